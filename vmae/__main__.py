@@ -1,0 +1,3 @@
+from vmae.cli import main
+
+raise SystemExit(main())
