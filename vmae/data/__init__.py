@@ -1,0 +1,1 @@
+"""Video data: dataset registry, synthetic datasets, manifests, decoding, clip sampling, transforms."""

@@ -1,0 +1,150 @@
+"""The prepared dataset folder: manifests (train.csv / val.csv), classes.txt and dataset.json.
+
+A manifest is a CSV with header ``path,label``: 0-based integer labels, paths relative to the
+CSV's folder (or absolute). ``dataset.json`` holds what a loader needs to know about the dataset
+(sampling, flip rules), mirrored by ``DatasetInfo``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_HEADER = ["path", "label"]
+CLASSES_FILE = "classes.txt"
+INFO_FILE = "dataset.json"
+MISSING_FILE = "missing.txt"
+
+
+class ManifestError(ValueError):
+    """A manifest, classes.txt or dataset.json is malformed."""
+
+
+@dataclass
+class DatasetInfo:
+    """What ``dataset.json`` says about a prepared dataset.
+
+    ``flip_label_map[i]`` is the class a horizontal flip turns class ``i`` into (identity where the
+    flip does not swap it).
+    """
+
+    name: str
+    domain: str
+    num_classes: int
+    frames_per_clip: int = 16
+    sampling_mode: str = "dense"  # dense | segments
+    frame_stride: int = 2
+    flip_allowed: bool = True
+    flip_label_map: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.flip_label_map:
+            self.flip_label_map = list(range(self.num_classes))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "num_classes": self.num_classes,
+            "frames_per_clip": self.frames_per_clip,
+            "sampling": {"mode": self.sampling_mode, "frame_stride": self.frame_stride},
+            "flip": {"allowed": self.flip_allowed, "label_map": list(self.flip_label_map)},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = INFO_FILE) -> DatasetInfo:
+        try:
+            info = cls(
+                name=data["name"],
+                domain=data["domain"],
+                num_classes=int(data["num_classes"]),
+                frames_per_clip=int(data["frames_per_clip"]),
+                sampling_mode=data["sampling"]["mode"],
+                frame_stride=int(data["sampling"]["frame_stride"]),
+                flip_allowed=bool(data["flip"]["allowed"]),
+                flip_label_map=[int(c) for c in data["flip"]["label_map"]],
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ManifestError(f"{source}: missing or malformed field {err}: expected the dataset.json "
+                                "layout {name, domain, num_classes, frames_per_clip, sampling{mode, "
+                                "frame_stride}, flip{allowed, label_map}}") from None
+        if len(info.flip_label_map) != info.num_classes:
+            raise ManifestError(f"{source}: flip.label_map has {len(info.flip_label_map)} entries: "
+                                f"expected num_classes={info.num_classes}")
+        return info
+
+    @classmethod
+    def load(cls, data_dir: str | Path) -> DatasetInfo:
+        path = Path(data_dir) / INFO_FILE
+        if not path.is_file():
+            raise ManifestError(f"{path}: not found: expected a folder prepared by `vmae prepare`")
+        return cls.from_json(json.loads(path.read_text()), source=str(path))
+
+    def save(self, data_dir: str | Path) -> None:
+        path = Path(data_dir) / INFO_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def read_manifest(csv_path: str | Path) -> list[tuple[str, int]]:
+    """``[(absolute path, label), ...]`` from a ``path,label`` CSV; relative paths resolve against
+    the CSV's folder."""
+    csv_path = Path(csv_path)
+    base = Path(os.path.abspath(csv_path)).parent
+    rows: list[tuple[str, int]] = []
+    with open(csv_path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header != MANIFEST_HEADER:
+            raise ManifestError(f"{csv_path}:1: header {header}: expected {MANIFEST_HEADER}")
+        for line_no, row in enumerate(reader, start=2):
+            if len(row) != 2:
+                raise ManifestError(f"{csv_path}:{line_no}: {row}: expected 2 fields (path,label)")
+            path, label = row
+            if not label.isdigit():
+                raise ManifestError(f"{csv_path}:{line_no}: label {label!r}: expected a 0-based integer")
+            rows.append((os.path.normpath(base / path), int(label)))
+    return rows
+
+
+def write_manifest(csv_path: str | Path, rows: list[tuple[str, int]]) -> None:
+    """Write ``rows`` as a ``path,label`` CSV; paths below the CSV's folder are stored relative to it
+    (POSIX separators), others absolute."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    base = Path(os.path.abspath(csv_path)).parent
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(MANIFEST_HEADER)
+        for path, label in rows:
+            writer.writerow([_relative_if_below(path, base), int(label)])
+
+
+def _relative_if_below(path: str | Path, base: Path) -> str:
+    """``path`` (absolute, or relative to the working directory) relative to ``base`` if below it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(base).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def read_classes(data_dir: str | Path) -> list[str]:
+    """Class names from ``classes.txt`` (line i = class i)."""
+    path = Path(data_dir) / CLASSES_FILE
+    if not path.is_file():
+        raise ManifestError(f"{path}: not found: expected one class name a line")
+    names = path.read_text().splitlines()
+    if not names or any(not n.strip() for n in names):
+        raise ManifestError(f"{path}: empty line or empty file: expected one class name a line")
+    return names
+
+
+def write_classes(data_dir: str | Path, names: list[str]) -> None:
+    path = Path(data_dir) / CLASSES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{n}\n" for n in names))

@@ -1,0 +1,211 @@
+"""Procedural motion-video datasets: classes defined only by how one "actor" shape moves.
+
+Ten classes in five time-reversed pairs: move right/left, move down/up, rotate clockwise/
+counter-clockwise, grow/shrink, appear/disappear. A video's actor trajectory is drawn once for the
+forward member of its pair and played backwards for the other, so a single frame of a class and
+of its partner have exactly the same distribution: only the order of frames tells them apart.
+Appearance (shape, colour, size, aspect, start position, orientation, 0-2 distractors) is random
+within every class.
+
+Two styles share the classes: ``clean`` (flat shapes on a plain dark background) and ``clutter``
+(textured shapes on a smooth random-coloured textured background, mild flicker, pixel noise).
+Every video has its own ``numpy.random.Generator`` seeded from (seed, split, class, index), so any
+video can be regenerated alone; drawing is vectorised over (T, H, W) with anti-aliased edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+CLASS_NAMES = [
+    "move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw",
+    "grow", "shrink", "appear", "disappear",
+]  # fmt: skip
+# class -> (motion kind, played backwards?)
+CLASS_MOTION = {name: (["move_x", "move_y", "rotate", "scale", "visibility"][i // 2], i % 2 == 1)
+                for i, name in enumerate(CLASS_NAMES)}
+FLIP_LABEL_MAP = {"move_right": "move_left", "move_left": "move_right",
+                  "rotate_cw": "rotate_ccw", "rotate_ccw": "rotate_cw"}
+SPLITS = {"train": 0, "val": 1}
+SHAPES = ("rect", "ellipse", "triangle", "diamond")
+Style = Literal["clean", "clutter"]
+
+
+@dataclass(frozen=True)
+class GeneratorParams:
+    """``source.generator`` of a synthetic dataset YAML (schema defaults filled)."""
+
+    style: Style
+    train_per_class: int = 20
+    val_per_class: int = 20
+    size: int = 32  # frame height and width (px)
+    frames: int = 32  # frames per video
+    fps: int = 25
+    seed: int = 0
+    noise: float = 0.0  # std of per-pixel Gaussian noise, [0, 1] units
+
+    @classmethod
+    def from_spec(cls, generator: dict[str, Any]) -> GeneratorParams:
+        return cls(**generator)
+
+    def per_class(self, split: str) -> int:
+        return {"train": self.train_per_class, "val": self.val_per_class}[split]
+
+
+def video_rng(seed: int, split: str, class_index: int, index: int) -> np.random.Generator:
+    """The generator of video ``index`` of class ``class_index`` in ``split``."""
+    return np.random.default_rng([seed, SPLITS[split], class_index, index])
+
+
+def make_video(params: GeneratorParams, split: str, class_index: int, index: int) -> np.ndarray:
+    """Video ``index`` of class ``class_index`` in ``split``: uint8 (T, H, W, 3) RGB."""
+    rng = video_rng(params.seed, split, class_index, index)
+    return render(rng, class_index, params.style, params.size, params.frames, params.noise)
+
+
+def render(rng: np.random.Generator, class_index: int, style: Style, size: int, frames: int,
+           noise: float) -> np.ndarray:
+    """Draw one video of class ``class_index``: uint8 (T, size, size, 3)."""
+    kind, backwards = CLASS_MOTION[CLASS_NAMES[class_index]]
+    clutter = style == "clutter"
+    grid = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5  # (2, H, W): pixel centres (y, x)
+    video = np.broadcast_to(_background(rng, grid, clutter), (frames, size, size, 3)).copy()
+    for _ in range(rng.integers(1 if clutter else 0, 3)):
+        _draw(video, grid, _distractor_track(rng, size, frames), _appearance(rng, clutter, size, 0.5))
+    track = _actor_track(rng, kind, size, frames)
+    if backwards:
+        track = {key: value[::-1] for key, value in track.items()}
+    _draw(video, grid, track, _appearance(rng, clutter, size, 1.0))
+    if clutter:
+        video *= rng.uniform(0.95, 1.05, size=(frames, 1, 1, 1))  # flicker
+    if noise > 0:
+        video += rng.normal(0.0, noise, size=video.shape)
+    return np.round(np.clip(video, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- trajectories
+# A track is a dict of per-frame arrays (T,): cx, cy (px), theta (rad), scale, alpha (0..1).
+
+
+def _actor_track(rng: np.random.Generator, kind: str, size: int, frames: int) -> dict[str, np.ndarray]:
+    """The forward trajectory of a ``kind`` motion; it spans the whole video."""
+    t = np.linspace(0.0, 1.0, frames)
+    lo, hi = 0.2 * size, 0.8 * size
+    cx = np.full(frames, rng.uniform(lo, hi))
+    cy = np.full(frames, rng.uniform(lo, hi))
+    theta = np.full(frames, rng.uniform(0, 2 * np.pi))
+    scale = np.ones(frames)
+    alpha = np.ones(frames)
+    if kind in ("move_x", "move_y"):
+        travel = rng.uniform(0.4, 0.55) * size
+        path = rng.uniform(lo - 0.05 * size, hi + 0.05 * size - travel) + travel * t
+        if kind == "move_x":
+            cx = path
+        else:
+            cy = path
+    elif kind == "rotate":
+        theta = theta + rng.uniform(1.6, 3.0) * t  # increasing angle = clockwise on screen (y down)
+    elif kind == "scale":
+        ratio = rng.uniform(1.8, 2.4)
+        scale = ratio ** (t - 0.5)  # geometric, centred on the drawn size
+    elif kind == "visibility":
+        alpha = (t >= rng.uniform(0.3, 0.7)).astype(np.float64)
+    return {"cx": cx, "cy": cy, "theta": theta, "scale": scale, "alpha": alpha}
+
+
+def _distractor_track(rng: np.random.Generator, size: int, frames: int) -> dict[str, np.ndarray]:
+    """A distractor: static, or drifting slowly in a random direction."""
+    t = np.linspace(0.0, 1.0, frames)
+    start = rng.uniform(0.1 * size, 0.9 * size, size=2)
+    drift = 0.0 if rng.random() < 0.5 else rng.uniform(0.05, 0.25) * size
+    angle = rng.uniform(0, 2 * np.pi)
+    return {
+        "cx": start[0] + drift * np.cos(angle) * t,
+        "cy": start[1] + drift * np.sin(angle) * t,
+        "theta": np.full(frames, rng.uniform(0, 2 * np.pi)),
+        "scale": np.ones(frames),
+        "alpha": np.ones(frames),
+    }
+
+
+# --------------------------------------------------------------------------- appearance
+
+
+@dataclass(frozen=True)
+class Appearance:
+    shape: str
+    half_width: float  # px, along the shape's own u axis
+    half_height: float  # px, along v (shorter: every shape shows its orientation)
+    colour: np.ndarray  # (3,) RGB in [0, 1]
+    texture: tuple[float, float, float, float, float]  # (contrast, freq_u, freq_v, phase_u, phase_v)
+
+
+def _appearance(rng: np.random.Generator, clutter: bool, size: int, relative_size: float) -> Appearance:
+    half = rng.uniform(0.12, 0.2) * size * relative_size
+    aspect = rng.uniform(1.6, 2.4)
+    colour = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.7, 1.0))
+    texture = (rng.uniform(0.25, 0.4), *rng.uniform(0.8, 1.6, size=2), *rng.uniform(0, 2 * np.pi, size=2))
+    return Appearance(
+        shape=SHAPES[rng.integers(len(SHAPES))],
+        half_width=half,
+        half_height=half / aspect,
+        colour=colour,
+        texture=texture if clutter else (0.0, 0.0, 0.0, 0.0, 0.0),
+    )
+
+
+def _background(rng: np.random.Generator, grid: np.ndarray, clutter: bool) -> np.ndarray:
+    """(H, W, 3) in [0, 1]: near-black (clean) or a smooth blend of two muted colours (clutter)."""
+    size = grid.shape[1]
+    if not clutter:
+        return np.full((size, size, 3), rng.uniform(0.0, 0.08))
+    field = np.zeros((size, size))
+    for _ in range(3):  # low-frequency texture: a few random plane waves of 0.5-2 cycles an image
+        freq = rng.uniform(0.5, 2.0) * 2 * np.pi / size
+        angle = rng.uniform(0, 2 * np.pi)
+        field += np.cos(freq * (np.cos(angle) * grid[1] + np.sin(angle) * grid[0]) + rng.uniform(0, 2 * np.pi))
+    field = (field - field.min()) / (np.ptp(field) + 1e-9)
+    low, high = (_hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.2, 0.5), rng.uniform(0.2, 0.5)) for _ in range(2))
+    return low * (1 - field[..., None]) + high * field[..., None]
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
+    """One HSV colour -> RGB (3,), all in [0, 1]."""
+    k = (np.array([5.0, 3.0, 1.0]) + h * 6) % 6
+    return v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _draw(video: np.ndarray, grid: np.ndarray, track: dict[str, np.ndarray], look: Appearance) -> None:
+    """Composite one shape onto ``video: float (T, H, W, 3)`` in place, anti-aliased."""
+    dy = grid[0][None] - track["cy"][:, None, None]  # (T, H, W)
+    dx = grid[1][None] - track["cx"][:, None, None]
+    cos, sin = np.cos(track["theta"])[:, None, None], np.sin(track["theta"])[:, None, None]
+    scale = track["scale"][:, None, None]
+    u = (cos * dx + sin * dy) / scale  # shape coordinates (px at scale 1)
+    v = (-sin * dx + cos * dy) / scale
+    coverage = np.clip(0.5 - _signed_distance(look, u, v) * scale, 0.0, 1.0)
+    coverage *= track["alpha"][:, None, None]
+    contrast, fu, fv, pu, pv = look.texture
+    shade = 1.0 + contrast * np.sin(fu * u + pu) * np.sin(fv * v + pv)  # texture moves with the shape
+    paint = look.colour * shade[..., None]
+    video += coverage[..., None] * (paint - video)
+
+
+def _signed_distance(look: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Approximate signed distance (px, negative inside) from shape coordinates to the outline."""
+    a, b = look.half_width, look.half_height
+    if look.shape == "rect":
+        return np.maximum(np.abs(u) - a, np.abs(v) - b)
+    if look.shape == "ellipse":
+        return (np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1.0) * b
+    if look.shape == "diamond":  # |u|/a + |v|/b <= 1
+        return (np.abs(u) * b + np.abs(v) * a - a * b) / np.hypot(a, b)
+    # triangle: apex at (a, 0), base from (-a, -b) to (-a, b)
+    slant = (np.abs(v) * 2 * a + (u - a) * b) / np.hypot(2 * a, b)
+    return np.maximum(-a - u, slant)
