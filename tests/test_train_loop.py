@@ -1,0 +1,218 @@
+"""The shared training loop on a toy regression model: schedule, resume after SIGKILL, DDP, NaN stop.
+
+Run as a script (``python tests/test_train_loop.py OUT EPOCHS SLEEP AUGMENT``) it trains the toy
+model once; the resume and DDP tests start it in subprocesses (plain and under torchrun).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from vmae.config import OptimConfig
+from vmae.train.checkpoint import load_checkpoint
+from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size, shutdown, wrap_model
+from vmae.train.loop import NonFiniteLossError, StepOutput, config_differences, train
+from vmae.train.optim import lr_at, param_groups, scaled_lr
+
+SCRIPT = Path(__file__).resolve()
+TOY_CFG = OptimConfig(epochs=3, warmup_epochs=1, batch_size=8, base_lr=5.0, min_lr=1e-4, clip_grad=1.0)
+
+
+class ToyData(Dataset):
+    """32 points x: (4,), y = x . w; ``augment`` adds noise from the global torch RNG."""
+
+    def __init__(self, augment: bool):
+        gen = torch.Generator().manual_seed(123)
+        self.x = torch.randn(32, 4, generator=gen)
+        self.y = self.x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x[i] + (0.1 * torch.randn(4) if self.augment else 0.0)
+        return x, self.y[i]
+
+
+def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: float = 0.0,
+            nan_from_step: int | None = None):
+    """Train the toy model with the real loop (single process or under torchrun)."""
+    env = init_distributed("cpu")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Dropout(0.2 if augment else 0.0), nn.Linear(16, 1))
+    net = wrap_model(model, env)
+    data = ToyData(augment)
+    sampler = build_sampler(data, env, shuffle=True, seed=7)
+
+    def make_loader(epoch: int) -> DataLoader:
+        sampler.set_epoch(epoch)
+        return DataLoader(data, batch_size=local_batch_size(cfg.batch_size, env), sampler=sampler, drop_last=True)
+
+    def step(batch, step_index: int) -> StepOutput:
+        time.sleep(sleep)
+        x, y = batch
+        loss = nn.functional.mse_loss(net(x).squeeze(1), y)
+        if nan_from_step is not None and step_index >= nan_from_step:
+            loss = loss * math.nan
+        return StepOutput(loss, clips=len(x))
+
+    result = train(model, step, param_groups(model, 0.05), make_loader, cfg, env, out, seed=7,
+                   clips_per_step=cfg.batch_size, run_config={"optim": {"epochs": cfg.epochs}}, method="toy")
+    shutdown(env)
+    return model, result
+
+
+def _script(out: Path, augment: bool = True, sleep: float = 0.0) -> list[str]:
+    return [str(SCRIPT), str(out), str(int(augment)), str(sleep)]
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+# --------------------------------------------------------------------------- optimiser pieces
+
+
+def test_scaled_lr_and_schedule_endpoints():
+    assert scaled_lr(1.5e-4, 512) == pytest.approx(3e-4)
+    peak, low = 1.0, 0.01
+    assert lr_at(0, 100, 10, peak, low) == 0.0
+    assert lr_at(5, 100, 10, peak, low) == pytest.approx(0.5)
+    assert lr_at(10, 100, 10, peak, low) == pytest.approx(peak)
+    assert lr_at(55, 100, 10, peak, low) == pytest.approx((peak + low) / 2)  # half-way down the cosine
+    assert lr_at(100, 100, 10, peak, low) == pytest.approx(low)
+    assert lr_at(0, 100, 0, peak, low) == pytest.approx(peak)  # no warm-up
+
+
+def test_param_groups_split_decay_and_scale_layers():
+    from vmae.models.vit import VideoViT, layer_id
+
+    model = VideoViT(img_size=16, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=2,
+                     num_heads=2, num_classes=3)
+    groups = param_groups(model, 0.05, layer_decay=0.5, layer_of=lambda n: layer_id(n, 2), num_layers=3)
+    by_name = {g["name"]: g for g in groups}
+    # layer 0 = patch embedding, 1..2 = blocks, 3 = fc_norm + head
+    assert by_name["layer0_decay"]["lr_scale"] == pytest.approx(0.125)
+    assert by_name["layer1_decay"]["lr_scale"] == pytest.approx(0.25)
+    assert by_name["layer3_decay"]["lr_scale"] == pytest.approx(1.0)
+    assert by_name["layer3_no_decay"]["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert {"head.bias", "fc_norm.weight", "blocks.0.norm1.weight", "patch_embed.proj.bias"} <= no_decay
+    assert "head.weight" not in no_decay and "blocks.1.attn.qkv.weight" not in no_decay
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_param_groups_honour_model_no_weight_decay_list():
+    class WithToken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, 4))
+            self.proj = nn.Linear(4, 4)
+
+        def no_weight_decay(self):
+            return {"mask_token"}
+
+    groups = param_groups(WithToken(), 0.1)
+    decayed = [p.shape for g in groups if g["weight_decay"] > 0 for p in g["params"]]
+    assert decayed == [torch.Size([4, 4])]
+
+
+def test_config_differences_name_changed_keys_but_ignore_device():
+    saved = {"seed": 0, "device": "cpu", "optim": {"epochs": 3, "base_lr": 1.0}}
+    now = {"seed": 0, "device": "cuda", "optim": {"epochs": 4, "base_lr": 1.0}}
+    assert config_differences(saved, now) == ["optim.epochs: 3 in the checkpoint, 4 now"]
+
+
+# --------------------------------------------------------------------------- loop behaviour
+
+
+def test_loop_learns_logs_and_rerun_is_noop(tmp_path):
+    model, result = run_toy(tmp_path, augment=False)
+    lines = [json.loads(ln) for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [ln["epoch"] for ln in lines] == [1, 2, 3]
+    assert lines[-1]["loss"] < 0.5 * lines[0]["loss"]
+    assert lines[-1]["step"] == result.steps == 12
+    assert result.final_loss == pytest.approx(lines[-1]["loss"])
+    assert result.lr == pytest.approx(5.0 * 8 / 256)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 3 and ckpt["step"] == 12 and ckpt["method"] == "toy"
+    mtime = (tmp_path / "checkpoint.pt").stat().st_mtime_ns
+    again_model, again = run_toy(tmp_path, augment=False)
+    assert (tmp_path / "checkpoint.pt").stat().st_mtime_ns == mtime
+    assert again.final_loss == result.final_loss and again.steps == 12
+    assert torch.equal(again_model[0].weight, model[0].weight)
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    run_toy(tmp_path, OptimConfig(epochs=1, warmup_epochs=0, batch_size=8, base_lr=0.05))
+    with pytest.raises(ValueError, match=r"optim\.epochs: 1 in the checkpoint, 2 now"):
+        run_toy(tmp_path, OptimConfig(epochs=2, warmup_epochs=0, batch_size=8, base_lr=0.05))
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 5 .*after epoch 1\) is kept"):
+        run_toy(tmp_path, nan_from_step=5)  # 4 steps an epoch: step 5 is in epoch 2
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 1 and ckpt["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    reference, _ = run_toy(tmp_path / "straight")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, *_script(out, sleep=0.1)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (out / "checkpoint.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "toy run ended before its first checkpoint"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] < TOY_CFG.epochs  # really interrupted
+    _run([sys.executable, *_script(out)])
+    resumed = load_checkpoint(out / "checkpoint.pt")["model"]
+    for name, value in reference.state_dict().items():
+        assert torch.equal(resumed[name], value), name
+    assert [json.loads(ln)["epoch"] for ln in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_match_one_process(tmp_path):
+    _run([sys.executable, *_script(tmp_path / "one", augment=False)])
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+          *_script(tmp_path / "two", augment=False)])
+    one = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
+    two = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
+    assert one["step"] == two["step"] == 12  # same global batch -> same number of steps
+    for name, value in one["model"].items():
+        torch.testing.assert_close(two["model"][name], value, atol=1e-5, rtol=1e-5)
+    log_one, log_two = ((tmp_path / d / "log.jsonl").read_text().splitlines() for d in ("one", "two"))
+    assert json.loads(log_two[-1])["loss"] == pytest.approx(json.loads(log_one[-1])["loss"], rel=1e-4)
+
+
+def test_local_batch_must_divide():
+    with pytest.raises(ValueError, match="batch_size=9 .* world size 2"):
+        local_batch_size(9, DistEnv(rank=0, world_size=2))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    out_dir, augment_flag, sleep_s = Path(sys.argv[1]), bool(int(sys.argv[2])), float(sys.argv[3])
+    run_toy(out_dir, augment=augment_flag, sleep=sleep_s)

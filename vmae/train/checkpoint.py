@@ -1,0 +1,67 @@
+"""Atomic training checkpoints with everything needed to resume bit-exactly.
+
+A checkpoint is a dict: ``model`` (state dict), ``optimizer``, ``step`` (optimiser steps done; the lr
+schedule is a function of it), ``epoch`` (epochs completed), ``rng`` (torch / numpy / python / cuda
+states), ``config`` (the resolved run config as a plain dict), ``method``, plus whatever extra keys
+the caller adds. It is written through a temporary file and ``os.replace``, so a kill at any moment
+leaves either the previous checkpoint or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every random generator a training step may draw from."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators saved by ``rng_state``."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            torch.save(checkpoint, tmp)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint`` onto the CPU.
+
+    ``weights_only=False``: checkpoints hold numpy / python RNG states; load only your own files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there")
+    return torch.load(path, map_location="cpu", weights_only=False)

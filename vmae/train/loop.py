@@ -1,0 +1,229 @@
+"""The one training loop behind every method (VideoMAE, MoCo v3, supervised fine-tuning).
+
+A method supplies a ``step_fn(batch, step) -> StepOutput`` (forward + loss of one batch) and the
+parameter groups; the loop owns everything else: AdamW, ``lr = base_lr * clips / 256`` (computed once
+and printed), the per-step warm-up + cosine schedule with per-group ``lr_scale``, gradient clipping,
+bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JSON line an epoch in
+``<out>/log.jsonl``, and a stop with a clear error on a non-finite loss.
+
+Randomness is a function of (seed, epoch, rank): every epoch starts with
+``torch.manual_seed(epoch_seed(seed, epoch, rank))`` (which also restarts the data layer's
+per-process generator, seeded from ``torch.initial_seed()``) and a fresh loader from
+``make_loader(epoch)`` (its sampler and worker seeds set from the same numbers); numpy / python
+states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
+
+The loss is accumulated on the device and read once an epoch (no per-step host sync on CUDA); the
+first non-finite step is tracked on the device too, so the error can still name it. The checkpoint
+is rewritten only after an epoch whose losses were all finite, so the last good one is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from vmae.config import OptimConfig
+from vmae.train import optim
+from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vmae.train.distributed import DistEnv, all_reduce, barrier
+
+LOG_NAME = "log.jsonl"
+
+# Config keys that may differ between a run and its resumption (they do not change the numbers).
+RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+@dataclass
+class StepOutput:
+    """What one training step returns to the loop."""
+
+    loss: torch.Tensor  # scalar, differentiable
+    clips: int  # clips in this process's batch (for clips/s)
+    bad: int = 0  # unreadable videos skipped to build this batch
+
+
+StepFn = Callable[[Any, int], StepOutput]  # (batch, global optimiser step) -> StepOutput
+
+
+@dataclass
+class TrainResult:
+    """Totals over the whole run (all processes, all resumptions)."""
+
+    epochs: int
+    steps: int
+    lr: float  # the peak lr actually used
+    final_loss: float  # mean loss of the last epoch
+    wall_s: float  # training time only (sum of epoch times)
+    clips_per_s: float
+    bad_videos: int
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of one epoch of one process (distinct for every (seed, epoch, rank) in practice)."""
+    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, ignoring ``RESUME_FREE_KEYS``."""
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        dotted = f"{prefix}{key}"
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, f"{dotted}.")
+        elif a != b and dotted not in RESUME_FREE_KEYS:
+            diffs.append(f"{dotted}: {a!r} in the checkpoint, {b!r} now")
+    return diffs
+
+
+def check_same_config(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume (or to call finished) a run whose config changed."""
+    diffs = config_differences(saved, current)
+    if diffs:
+        raise ValueError(
+            f"{path} was written by a run with a different config ({'; '.join(diffs)}); "
+            "use another --out or delete the old run"
+        )
+
+
+def _truncate_log(path: Path, epochs_done: int) -> None:
+    """Keep only the log lines of epochs the checkpoint holds (a kill may leave one more)."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    kept = [ln for ln in lines if json.loads(ln)["epoch"] <= epochs_done]
+    path.write_text("".join(f"{ln}\n" for ln in kept))
+
+
+def train(
+    model: nn.Module,
+    step_fn: StepFn,
+    groups: list[dict],
+    make_loader: Callable[[int], Iterable],
+    cfg: OptimConfig,
+    env: DistEnv,
+    out_dir: str | Path,
+    *,
+    seed: int,
+    clips_per_step: int,
+    run_config: dict[str, Any],
+    method: str,
+    on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
+) -> TrainResult:
+    """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
+
+    model: the unwrapped module (its state dict is checkpointed); ``step_fn`` may call a DDP /
+    compiled wrapper of it. groups: from ``optim.param_groups``. make_loader(epoch): the batches
+    of one epoch for ``step_fn`` (the same length every epoch), a function of (seed, epoch) only.
+    clips_per_step: clips of one optimiser step over all processes (the
+    lr scaling batch). on_epoch_end(epoch) (rank 0 only, 1-based epoch) returns extra log fields.
+    """
+    out_dir = Path(out_dir)
+    ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
+    steps_per_epoch = len(make_loader(0))  # type: ignore[arg-type]
+    if steps_per_epoch == 0:
+        raise ValueError("the training loader yields no full batch: fewer videos than optim.batch_size")
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    peak_lr = optim.scaled_lr(cfg.base_lr, clips_per_step)
+    min_lr = min(cfg.min_lr, peak_lr)
+    optimizer = optim.build_optimizer(groups, cfg, peak_lr, env.device)
+    params = [p for g in groups for p in g["params"]]
+    if env.is_main:
+        print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {peak_lr:.3g}; "
+              f"{steps_per_epoch} steps/epoch, {warmup_steps} warm-up of {total_steps} steps", flush=True)
+
+    step, start_epoch = 0, 0
+    totals = {"wall_s": 0.0, "clips": 0, "bad_videos": 0, "final_loss": math.nan}
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        check_same_config(ckpt_path, ckpt["config"], run_config)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, start_epoch, totals = ckpt["step"], ckpt["epoch"], ckpt["totals"]
+        set_rng_state(ckpt["rng"])
+        if env.is_main:
+            _truncate_log(log_path, start_epoch)
+            print(f"resumed {ckpt_path} after epoch {start_epoch} (step {step})", flush=True)
+
+    autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
+    for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(epoch_seed(seed, epoch, env.rank))
+        loader = make_loader(epoch)
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=env.device)
+        first_bad = torch.full((), float(total_steps), device=env.device)  # first non-finite step
+        clips = bad = 0
+        lr = peak_lr
+        progress = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
+                        disable=None if env.is_main else True)
+        for batch in progress:
+            lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
+            optim.set_lr(optimizer, lr)
+            with autocast:
+                out = step_fn(batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if cfg.clip_grad > 0:
+                nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+            optimizer.step()
+            loss = out.loss.detach().float()
+            loss_sum += loss
+            first_bad = torch.where(torch.isfinite(loss) | (first_bad < step), first_bad,
+                                    torch.full_like(first_bad, step))
+            clips += out.clips
+            bad += out.bad
+            step += 1
+
+        counts = all_reduce(torch.tensor([clips, bad], dtype=torch.float64, device=env.device), env)
+        loss_sum = all_reduce(loss_sum, env) / env.world_size
+        bad_step = int(all_reduce(first_bad, env, dist.ReduceOp.MIN).item())
+        if bad_step < total_steps:
+            kept = (f"the last good checkpoint {ckpt_path} (after epoch {epoch}) is kept" if epoch
+                    else "no checkpoint was written")
+            raise NonFiniteLossError(
+                f"non-finite loss at epoch {epoch + 1}, step {bad_step} (global); training stopped, {kept}"
+            )
+        wall = time.perf_counter() - start
+        mean_loss = loss_sum.item() / steps_per_epoch
+        totals = {
+            "wall_s": totals["wall_s"] + wall,
+            "clips": totals["clips"] + int(counts[0].item()),
+            "bad_videos": totals["bad_videos"] + int(counts[1].item()),
+            "final_loss": mean_loss,
+        }
+        record = {"epoch": epoch + 1, "step": step, "loss": mean_loss, "lr": lr,
+                  "clips_per_s": counts[0].item() / wall, "wall_s": wall, "bad_videos": int(counts[1].item())}
+        if env.is_main:
+            if on_epoch_end is not None:
+                record.update(on_epoch_end(epoch + 1))
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "epoch": epoch + 1, "rng": rng_state(), "config": run_config, "method": method,
+                "totals": totals,
+            })
+            with log_path.open("a") as log:
+                log.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
+        barrier(env)
+
+    return TrainResult(
+        epochs=cfg.epochs, steps=step, lr=peak_lr, final_loss=totals["final_loss"], wall_s=totals["wall_s"],
+        clips_per_s=totals["clips"] / totals["wall_s"] if totals["wall_s"] > 0 else 0.0,
+        bad_videos=totals["bad_videos"],
+    )
