@@ -1,0 +1,110 @@
+"""uint8 clip transforms: multi-scale crop choices, resize, flip, normalisation, test-time views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vmae.data.transforms import (
+    eval_views,
+    fixed_crop_offsets,
+    multiscale_crop,
+    multiscale_crop_box,
+    normalize,
+    random_hflip,
+    short_side_resize,
+    spatial_crops,
+)
+
+SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def clip_uint8(t=4, h=48, w=64, seed=0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8))
+
+
+def test_multiscale_crop_sizes_and_distortion():
+    rng = np.random.default_rng(0)
+    allowed = {int(48 * s) for s in SCALES}  # short side 48 -> {48, 42, 36, 31}
+    order = sorted(allowed, reverse=True)
+    pairs = set()
+    for _ in range(500):
+        box = multiscale_crop_box(48, 64, 20, SCALES, rng)  # no size near 20: no snapping
+        assert box.height in allowed and box.width in allowed
+        assert abs(order.index(box.height) - order.index(box.width)) <= 1  # max_distort 1
+        assert 0 <= box.top <= 48 - box.height and 0 <= box.left <= 64 - box.width
+        pairs.add((box.height, box.width))
+    assert len(pairs) == 10  # 4 square + 2 * 3 neighbouring pairs
+
+
+def test_crop_sizes_near_the_output_snap_to_it():
+    rng = np.random.default_rng(0)
+    sizes = {multiscale_crop_box(34, 34, 32, (1.0,), rng).height for _ in range(10)}
+    assert sizes == {32}  # 34 is within 3 px of img_size=32
+
+
+def test_fixed_offsets_cover_corners_centre_and_grid():
+    offsets = fixed_crop_offsets(48, 64, 32, 32)  # steps: h 4, w 8
+    assert len(offsets) == 13
+    assert {(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)} <= set(offsets)
+
+
+def test_multiscale_crop_output_is_float_in_range():
+    out = multiscale_crop(clip_uint8(), 32, SCALES, np.random.default_rng(0))
+    assert out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
+    assert 0.0 <= out.min() and out.max() <= 255.0
+
+
+def test_full_crop_of_right_size_is_the_clip_itself():
+    clip = clip_uint8(h=32, w=32)
+    out = multiscale_crop(clip, 32, (1.0,), np.random.default_rng(0))
+    torch.testing.assert_close(out, clip.permute(0, 3, 1, 2).float())
+
+
+def test_random_hflip_reports_and_flips_width():
+    x = torch.arange(12.0).reshape(1, 3, 4)
+    rng = np.random.default_rng(0)
+    results = [random_hflip(x, rng) for _ in range(50)]
+    flips = [f for _, f in results]
+    assert 10 < sum(flips) < 40
+    for y, flipped in results:
+        torch.testing.assert_close(y, x.flip(-1) if flipped else x)
+    assert random_hflip(x, rng, p=0.0)[1] is False and random_hflip(x, rng, p=1.0)[1] is True
+
+
+def test_normalize_layout_and_values():
+    x = torch.full((2, 4, 3, 8, 8), 255.0)  # (k, T, 3, H, W)
+    x[:, :, 1] = 0.0
+    out = normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    assert out.shape == (2, 3, 4, 8, 8) and out.dtype == torch.float32
+    assert out[:, 0].unique().tolist() == pytest.approx([2.0])  # (1 - .5) / .25
+    assert out[:, 1].unique().tolist() == pytest.approx([-1.0])  # (0 - .5) / .5
+    assert out[:, 2].unique().tolist() == pytest.approx([0.5])
+
+
+def test_short_side_resize_keeps_aspect():
+    out = short_side_resize(clip_uint8(t=2, h=48, w=64).unsqueeze(0), 24)
+    assert out.shape == (2, 3, 24, 32)
+    tall = short_side_resize(clip_uint8(t=2, h=64, w=48), 24)
+    assert tall.shape == (2, 3, 32, 24)
+
+
+def test_three_crops_run_along_the_long_side():
+    frames = torch.arange(24 * 32, dtype=torch.float32).reshape(1, 1, 24, 32)
+    left, centre, right = spatial_crops(frames, 24, 3)
+    assert left[0, 0, 0, 0] == 0 and centre[0, 0, 0, 0] == 4 and right[0, 0, 0, 0] == 8
+    tall = frames.transpose(-1, -2)  # 32 x 24
+    top, _, bottom = spatial_crops(tall, 24, 3)
+    assert top[0, 0, 0, 0] == 0 and bottom[0, 0, 0, 0] == 8  # tall[8, 0] = frames[0, 8]
+    (only,) = spatial_crops(frames, 24, 1)
+    torch.testing.assert_close(only, centre)
+
+
+def test_eval_views_shape_and_order():
+    clips = torch.stack([clip_uint8(seed=0), clip_uint8(seed=1)])  # (2, T, 48, 64, 3)
+    views = eval_views(clips, 32, 3)
+    assert views.shape == (6, 4, 3, 32, 32)
+    resized = short_side_resize(clips[1], 32)  # (T, 3, 32, 43)
+    torch.testing.assert_close(views[3], resized[..., :32])  # clip 1, left crop
+    torch.testing.assert_close(views[4], spatial_crops(resized, 32, 1)[0])  # clip 1, centre

@@ -1,0 +1,190 @@
+"""``ClipDataset``: clips of the videos of a manifest, decoded once per visit; and its DataLoader.
+
+Training items are ``(clips: float32 (k, C, T, H, W), label: int, bad: int)``: ``k`` =
+``clips_per_visit`` clips (repeated sampling) cut from ONE decode of the union of their frames,
+each with its own random start, multi-scale crop and flip. ``bad`` counts unreadable videos that
+were skipped (replaced by the next index) to produce the item.
+
+Evaluation items are ``(views: float32 (V, C, T, H, W), label: int, ok: bool)`` with
+``V = test_clips * test_crops``; an unreadable video gives ``ok=False`` and an empty tensor, which
+``collate_eval`` drops and counts.
+
+Each unreadable file is logged once (per process) with its path.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from vmae.config import DataConfig
+from vmae.data import readers
+from vmae.data.manifest import DatasetInfo, read_manifest
+from vmae.data.sampling import sample_clips, union_indices
+from vmae.data.transforms import eval_views, multiscale_crop, normalize, random_hflip
+
+log = logging.getLogger(__name__)
+
+MAX_BAD_IN_A_ROW = 32  # training: consecutive unreadable videos tolerated before giving up
+
+
+class ClipDataset(Dataset):
+    """Clips of the videos listed in ``manifest`` (a ``path,label`` CSV); ``len()`` = videos."""
+
+    def __init__(
+        self,
+        manifest: str | Path,
+        info: DatasetInfo,
+        cfg: DataConfig,
+        num_frames: int,
+        img_size: int,
+        train: bool,
+        clips_per_visit: int = 1,
+    ) -> None:
+        if clips_per_visit < 1:
+            raise ValueError(f"clips_per_visit={clips_per_visit}: expected >= 1")
+        self.manifest = str(manifest)
+        self.items = read_manifest(manifest)
+        if not self.items:
+            raise ValueError(f"{manifest}: no videos listed")
+        self.info = info
+        self.cfg = cfg
+        self.num_frames = num_frames
+        self.img_size = img_size
+        self.train = train
+        self.clips_per_visit = clips_per_visit
+        self.stride = cfg.frame_stride or info.frame_stride
+        self.flip = train and cfg.flip and info.flip_allowed
+        self._rng: np.random.Generator | None = None
+        self._rng_seed: int | None = None
+        self._reported: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # ------------------------------------------------------------------ randomness
+
+    def rng(self) -> np.random.Generator:
+        """This process's Generator, seeded from torch's seed of the worker (or of the main process).
+
+        DataLoader workers get ``base_seed + worker_id`` from the loader's torch Generator, so the
+        augmentations are reproducible for a given loader seed, and differ between workers.
+        """
+        worker = get_worker_info()
+        seed = worker.seed if worker is not None else torch.initial_seed()
+        if self._rng is None or self._rng_seed != seed:
+            self._rng = np.random.default_rng(seed)
+            self._rng_seed = seed
+        return self._rng
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode_clips(self, path: str, num_clips: int) -> torch.Tensor:
+        """Decode ``num_clips`` clips of ``path`` in one read: -> uint8 (num_clips, T, H, W, 3)."""
+        reader = readers.open_reader(path, self.cfg.reader)
+        clips = sample_clips(
+            self.info.sampling_mode, reader.num_frames, self.num_frames, self.stride, num_clips,
+            train=self.train, rng=self.rng() if self.train else None,
+        )
+        frames, positions = union_indices(clips)
+        decoded = torch.from_numpy(reader.get(frames))  # (F, H, W, 3)
+        return decoded[torch.from_numpy(np.stack(positions))]
+
+    def _report_bad(self, err: readers.VideoReadError) -> None:
+        if err.path not in self._reported:
+            self._reported.add(err.path)
+            log.warning("skipping unreadable video %s: %s", err.path, err.reason)
+
+    # ------------------------------------------------------------------ items
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, Any]:
+        return self._train_item(index) if self.train else self._eval_item(index)
+
+    def _train_item(self, index: int) -> tuple[torch.Tensor, int, int]:
+        attempts = min(len(self.items), MAX_BAD_IN_A_ROW)
+        for bad in range(attempts):
+            path, label = self.items[(index + bad) % len(self.items)]
+            try:
+                clips = self.decode_clips(path, self.clips_per_visit)
+            except readers.VideoReadError as err:
+                self._report_bad(err)
+                continue
+            views, label = self._augment(clips, label)
+            return views, label, bad
+        raise RuntimeError(
+            f"{self.manifest}: {attempts} videos in a row from row {index} ({self.items[index][0]}) "
+            "are unreadable: expected decodable video files (see the warnings above)"
+        )
+
+    def _augment(self, clips: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
+        """uint8 (k, T, H, W, 3) -> float32 (k, C, T, S, S) and the label after any flip.
+
+        With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
+        together so that every clip keeps the same label; otherwise each clip flips on its own.
+        """
+        rng = self.rng()
+        views = torch.stack([multiscale_crop(c, self.img_size, self.cfg.scales, rng) for c in clips])
+        if self.flip:
+            target = self.info.flip_label_map[label]
+            if target != label:
+                views, flipped = random_hflip(views, rng)
+                label = target if flipped else label
+            else:
+                views = torch.stack([random_hflip(v, rng)[0] for v in views])
+        return normalize(views, self.cfg.mean, self.cfg.std), label
+
+    def _eval_item(self, index: int) -> tuple[torch.Tensor, int, bool]:
+        path, label = self.items[index]
+        try:
+            clips = self.decode_clips(path, self.cfg.test_clips)
+        except readers.VideoReadError as err:
+            self._report_bad(err)
+            return torch.empty(0), label, False
+        views = eval_views(clips, self.img_size, self.cfg.test_crops)
+        return normalize(views, self.cfg.mean, self.cfg.std), label, True
+
+
+def collate_eval(batch: list[tuple[torch.Tensor, int, bool]]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Stack the readable eval items: -> ``(views (B, V, C, T, H, W), labels (B,), n_bad)``.
+
+    When every item of the batch is unreadable, ``views`` and ``labels`` have ``B = 0``.
+    """
+    good = [(views, label) for views, label, ok in batch if ok]
+    n_bad = len(batch) - len(good)
+    if not good:
+        return torch.empty(0), torch.empty(0, dtype=torch.long), n_bad
+    views = torch.stack([v for v, _ in good])
+    labels = torch.tensor([label for _, label in good], dtype=torch.long)
+    return views, labels, n_bad
+
+
+def build_loader(
+    dataset: ClipDataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
+    drop_last: bool,
+    sampler: Sampler | None = None,
+) -> DataLoader:
+    """A DataLoader over ``dataset``: seeded shuffling and worker seeds, pinned memory on CUDA,
+    persistent workers, and ``collate_eval`` for evaluation datasets."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=None if dataset.train else collate_eval,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+        persistent_workers=num_workers > 0,
+        generator=generator,
+    )

@@ -1,0 +1,147 @@
+"""Clip transforms on uint8 frame tensors, vectorised over frames (no per-frame PIL).
+
+Training: multi-scale crop as the official ``GroupMultiScaleCrop`` (crop width and height each
+chosen from ``scales`` x short side, at most ``max_distort`` scale steps apart, at one of 13 fixed
+positions), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip.
+Test: short-side resize to ``img_size``, then 1 (centre) or 3 (start/centre/end along the long side)
+square crops. ``normalize`` turns 0..255 floats into mean/std-normalised ``(C, T, H, W)``.
+
+Layouts: frames ``uint8 (T, H, W, 3)`` in; ``float32 (T, 3, H, W)`` between steps (what
+``torch.nn.functional.interpolate`` wants); ``float32 (..., 3, T, H, W)`` out of ``normalize``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A crop window in pixels."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def fixed_crop_offsets(image_h: int, image_w: int, crop_h: int, crop_w: int) -> list[tuple[int, int]]:
+    """The 13 ``(top, left)`` positions of the official multi-scale crop (``more_fix_crop``).
+
+    Corners, centre, edge midpoints and the four quarter points of a 4 x 4 step grid.
+    """
+    h_step = (image_h - crop_h) // 4
+    w_step = (image_w - crop_w) // 4
+    grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2),  # corners and centre
+            (2, 0), (2, 4), (4, 2), (0, 2),  # edge midpoints
+            (1, 1), (1, 3), (3, 1), (3, 3)]  # quarter points
+    return [(i * h_step, j * w_step) for i, j in grid]
+
+
+def multiscale_crop_box(
+    image_h: int,
+    image_w: int,
+    img_size: int,
+    scales: Sequence[float],
+    rng: np.random.Generator,
+    max_distort: int = 1,
+) -> CropBox:
+    """Draw a multi-scale crop window.
+
+    Candidate sizes are ``int(short_side * scale)``; a size within 3 px of ``img_size`` snaps to
+    ``img_size`` (as the official code does). Height and width take scale indices ``i`` and ``j``
+    with ``|i - j| <= max_distort``, so the aspect ratio changes only a little.
+    """
+    short = min(image_h, image_w)
+    sizes = [int(short * s) for s in scales]
+    sizes = [img_size if abs(s - img_size) < 3 else s for s in sizes]
+    sizes = [min(max(s, 1), short) for s in sizes]
+    pairs = [(h, w) for i, h in enumerate(sizes) for j, w in enumerate(sizes) if abs(i - j) <= max_distort]
+    crop_h, crop_w = pairs[int(rng.integers(len(pairs)))]
+    offsets = fixed_crop_offsets(image_h, image_w, crop_h, crop_w)
+    top, left = offsets[int(rng.integers(len(offsets)))]
+    return CropBox(top, left, crop_h, crop_w)
+
+
+def to_float_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., T, H, W, 3) -> float32 (..., T, 3, H, W), values still 0..255."""
+    return frames.movedim(-1, -3).float()
+
+
+def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of float32 (T, 3, H, W) to (T, 3, *size), antialias off."""
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=False)
+
+
+def resized_crop(frames: torch.Tensor, box: CropBox, img_size: int) -> torch.Tensor:
+    """Cut ``box`` from uint8 (T, H, W, 3) frames and resize it: -> float32 (T, 3, S, S)."""
+    window = frames[:, box.top:box.top + box.height, box.left:box.left + box.width]
+    return resize(to_float_frames(window), (img_size, img_size))
+
+
+def multiscale_crop(
+    frames: torch.Tensor, img_size: int, scales: Sequence[float], rng: np.random.Generator
+) -> torch.Tensor:
+    """Multi-scale random crop of one clip: uint8 (T, H, W, 3) -> float32 (T, 3, S, S)."""
+    box = multiscale_crop_box(frames.shape[1], frames.shape[2], img_size, scales, rng)
+    return resized_crop(frames, box, img_size)
+
+
+def random_hflip(x: torch.Tensor, rng: np.random.Generator, p: float = 0.5) -> tuple[torch.Tensor, bool]:
+    """Flip the last (width) axis of ``x`` (..., W) with probability ``p``; returns ``(x, flipped)``."""
+    flipped = bool(rng.random() < p)
+    return (x.flip(-1) if flipped else x), flipped
+
+
+def short_side_resize(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (..., T, H, W, 3) -> float32 (N, 3, H', W') with min(H', W') == size, N = all frames."""
+    h, w = frames.shape[-3:-1]
+    scale = size / min(h, w)
+    new_hw = (size, max(size, round(w * scale))) if h <= w else (max(size, round(h * scale)), size)
+    flat = to_float_frames(frames.reshape(-1, h, w, 3))
+    return resize(flat, new_hw)
+
+
+def spatial_crops(frames: torch.Tensor, size: int, num_crops: int) -> list[torch.Tensor]:
+    """1 centre crop, or 3 crops (start, centre, end) along the long side, of (N, 3, H, W) frames.
+
+    Returns ``num_crops`` tensors (N, 3, size, size).
+    """
+    if num_crops not in (1, 3):
+        raise ValueError(f"num_crops={num_crops}: expected 1 or 3")
+    h, w = frames.shape[-2:]
+    centre = ((h - size) // 2, (w - size) // 2)
+    if num_crops == 1:
+        positions = [centre]
+    elif w >= h:
+        positions = [(centre[0], 0), centre, (centre[0], w - size)]
+    else:
+        positions = [(0, centre[1]), centre, (h - size, centre[1])]
+    return [frames[..., t:t + size, l:l + size] for t, l in positions]
+
+
+def eval_views(clips: torch.Tensor, img_size: int, num_crops: int) -> torch.Tensor:
+    """Test-time views of several clips of one video.
+
+    clips: uint8 (n, T, H, W, 3) -> float32 (n * num_crops, T, 3, S, S), clip-major
+    (clip 0 crop 0, clip 0 crop 1, ...).
+    """
+    n, t = clips.shape[:2]
+    resized = short_side_resize(clips, img_size)  # (n*T, 3, H', W')
+    crops = spatial_crops(resized, img_size, num_crops)
+    stacked = torch.stack([c.reshape(n, t, 3, img_size, img_size) for c in crops], dim=1)
+    return stacked.reshape(n * num_crops, t, 3, img_size, img_size)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """float32 (..., T, 3, H, W) in 0..255 -> (..., 3, T, H, W) with ``(x / 255 - mean) / std``."""
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
+    inv_std = 1.0 / (torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0)
+    return ((x - mean_t) * inv_std).movedim(-3, -4).contiguous()
