@@ -1,0 +1,124 @@
+"""VideoViT: sin-cos table, shapes, SDPA attention, visible-token gathering, layer ids, sizes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vmae.config import ModelConfig
+from vmae.models import build_encoder
+from vmae.models.pos_embed import resize_grid_table, sincos_table
+from vmae.models.vit import MODEL_SIZES, VideoViT, layer_id
+
+
+def _tiny(**kw) -> VideoViT:
+    args = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
+    args.update(kw)
+    return VideoViT(**args)
+
+
+def test_sincos_table_matches_hand_computation():
+    table = sincos_table(5, 6)
+    assert table.shape == (5, 6) and table.dtype == torch.float32
+    pos, i = 3, 4  # even channel -> sin(3 / 10000 ** (4 / 6))
+    assert table[pos, i].item() == pytest.approx(math.sin(3 / 10000 ** (4 / 6)), abs=1e-7)
+    pos, i = 2, 3  # odd channel -> cos(2 / 10000 ** (2 / 6))
+    assert table[pos, i].item() == pytest.approx(math.cos(2 / 10000 ** (2 / 6)), abs=1e-7)
+    assert table[0].tolist() == [0.0, 1.0] * 3
+
+
+def test_resize_grid_table_keeps_constant_and_shape():
+    table = torch.full((1, 2 * 3 * 3, 4), 0.5)
+    out = resize_grid_table(table, (2, 3, 3), (4, 6, 6))
+    assert out.shape == (1, 144, 4) and torch.allclose(out, torch.full_like(out, 0.5))
+    ramp = torch.arange(2.0).repeat_interleave(9)[None, :, None]  # varies over time only
+    same = resize_grid_table(ramp, (2, 3, 3), (2, 3, 3))
+    assert torch.allclose(same, ramp)
+
+
+def test_shapes_grid_and_position_buffer_not_in_state_dict():
+    model = _tiny(num_classes=5)
+    x = torch.randn(2, 3, 4, 16, 16)
+    assert model.grid == (2, 4, 4) and model.num_tokens == 32
+    assert model.forward_features(x).shape == (2, 32, 32)
+    assert model(x).shape == (2, 5)
+    assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 32)
+    assert "pos_embed" not in model.state_dict()
+    assert torch.equal(model.pos_embed[0], sincos_table(32, 32))
+
+
+def test_other_frame_count_and_resolution_work():
+    model = _tiny(num_classes=3)
+    assert model(torch.randn(1, 3, 8, 24, 24)).shape == (1, 3)  # 4 x 6 x 6 = 144 tokens > 32
+
+
+def test_attention_uses_sdpa():
+    model = _tiny()
+    assert all(block.attn.fused_attn for block in model.blocks)
+    calls = []
+    original = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    torch.nn.functional.scaled_dot_product_attention = spy
+    try:
+        model(torch.randn(1, 3, 4, 16, 16))
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+    assert len(calls) == 2
+
+
+def test_visible_idx_runs_blocks_on_gathered_tokens_only():
+    model = _tiny().eval()
+    x = torch.randn(2, 3, 4, 16, 16)
+    visible = torch.tensor([[0, 5, 9], [1, 2, 31]])
+    out = model.forward_features(x, visible)
+    assert out.shape == (2, 3, 32)
+    tokens = model.patch_embed(x) + model.pos_embed
+    expected = torch.stack([tokens[b, visible[b]] for b in range(2)])
+    for block in model.blocks:
+        expected = block(expected)
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_mean_pooling_vs_mae_encoder_norms():
+    pooled, mae_encoder = _tiny(num_classes=4), _tiny(use_mean_pooling=False)
+    assert isinstance(pooled.norm, torch.nn.Identity) and isinstance(pooled.fc_norm, torch.nn.LayerNorm)
+    assert isinstance(mae_encoder.fc_norm, torch.nn.Identity) and mae_encoder.norm.eps == 1e-6
+    assert isinstance(mae_encoder.head, torch.nn.Identity)
+
+
+def test_layer_scale_and_drop_path_options():
+    model = _tiny(init_values=0.1, drop_path_rate=0.2)
+    assert torch.allclose(model.blocks[0].ls1.gamma, torch.full((32,), 0.1))
+    assert model.blocks[1].drop_path1.drop_prob == pytest.approx(0.2)
+    assert "blocks.0.ls1.gamma" not in _tiny().state_dict()
+
+
+def test_init_is_xavier_with_zero_biases():
+    model = _tiny()
+    fc1 = model.blocks[0].mlp.fc1
+    bound = math.sqrt(6 / (fc1.in_features + fc1.out_features))
+    assert fc1.weight.abs().max() <= bound and fc1.weight.std() > bound / 3
+    assert torch.count_nonzero(fc1.bias) == 0
+
+
+def test_layer_id():
+    assert layer_id("patch_embed.proj.weight", 12) == 0
+    assert layer_id("blocks.0.attn.qkv.weight", 12) == 1
+    assert layer_id("blocks.11.mlp.fc2.bias", 12) == 12
+    assert layer_id("encoder.blocks.3.norm1.weight", 12) == 4
+    assert layer_id("fc_norm.weight", 12) == 13
+    assert layer_id("head.bias", 12) == 13
+
+
+def test_model_sizes_and_build_encoder():
+    assert MODEL_SIZES["vit_micro"] == dict(embed_dim=128, depth=4, num_heads=4)
+    assert MODEL_SIZES["vit_base"] == dict(embed_dim=768, depth=12, num_heads=12)
+    model = build_encoder(ModelConfig(), num_classes=7)
+    assert (model.embed_dim, model.depth, model.grid) == (128, 4, (4, 8, 8))
+    assert model.head.out_features == 7

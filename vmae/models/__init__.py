@@ -1,0 +1,47 @@
+"""Models of the study: the video ViT encoder, VideoMAE and MoCo v3, built from typed configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmae.config import ConfigError, ModelConfig, PretrainConfig
+from vmae.models.mae import VideoMAE
+from vmae.models.moco import MoCoV3
+from vmae.models.vit import MODEL_SIZES, VideoViT
+
+
+def size_preset(cfg: ModelConfig) -> dict[str, int]:
+    """embed_dim / depth / num_heads of ``cfg.size``; unknown names are a ConfigError."""
+    if cfg.size not in MODEL_SIZES:
+        raise ConfigError(f"model.size={cfg.size!r}: expected one of {sorted(MODEL_SIZES)}")
+    return MODEL_SIZES[cfg.size]
+
+
+def _shared_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    return dict(
+        img_size=cfg.img_size, patch_size=cfg.patch_size, num_frames=cfg.num_frames,
+        tubelet_size=cfg.tubelet_size, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
+        init_values=cfg.init_values, drop_path_rate=cfg.drop_path_rate, **size_preset(cfg),
+    )
+
+
+def build_encoder(cfg: ModelConfig, num_classes: int = 0) -> VideoViT:
+    """A mean-pooling ``VideoViT`` (fine-tuning, probing, MoCo backbone); no head when num_classes=0."""
+    return VideoViT(num_classes=num_classes, use_mean_pooling=True, **_shared_kwargs(cfg))
+
+
+def build_videomae(cfg: ModelConfig) -> VideoMAE:
+    """The VideoMAE pretraining model of ``cfg`` (decoder width / depth / heads from it)."""
+    return VideoMAE(
+        decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
+        decoder_num_heads=cfg.decoder_num_heads, **_shared_kwargs(cfg),
+    )
+
+
+def build_moco(cfg: PretrainConfig) -> MoCoV3:
+    """MoCo v3 around ``build_encoder(cfg.model)`` with the heads and temperature of ``cfg.moco``."""
+    return MoCoV3(build_encoder(cfg.model), proj_dim=cfg.moco.proj_dim, hidden_dim=cfg.moco.hidden_dim,
+                  temperature=cfg.moco.temperature)
+
+
+__all__ = ["MODEL_SIZES", "MoCoV3", "VideoMAE", "VideoViT", "build_encoder", "build_moco", "build_videomae"]
