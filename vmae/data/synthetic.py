@@ -71,8 +71,8 @@ def render(rng: np.random.Generator, class_index: int, style: Style, size: int, 
     """Draw one video of class ``class_index``: uint8 (T, size, size, 3)."""
     kind, backwards = CLASS_MOTION[CLASS_NAMES[class_index]]
     clutter = style == "clutter"
-    grid = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5  # (2, H, W): pixel centres (y, x)
-    video = np.broadcast_to(_background(rng, grid, clutter), (frames, size, size, 3)).copy()
+    grid = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5  # (2, H, W): pixel centres (y, x)
+    video = np.broadcast_to(_background(rng, grid, clutter).astype(np.float32), (frames, size, size, 3)).copy()
     for _ in range(rng.integers(1 if clutter else 0, 3)):
         _draw(video, grid, _distractor_track(rng, size, frames), _appearance(rng, clutter, size, 0.5))
     track = _actor_track(rng, kind, size, frames)
@@ -80,9 +80,9 @@ def render(rng: np.random.Generator, class_index: int, style: Style, size: int, 
         track = {key: value[::-1] for key, value in track.items()}
     _draw(video, grid, track, _appearance(rng, clutter, size, 1.0))
     if clutter:
-        video *= rng.uniform(0.95, 1.05, size=(frames, 1, 1, 1))  # flicker
+        video *= rng.uniform(0.95, 1.05, size=(frames, 1, 1, 1)).astype(np.float32)  # flicker
     if noise > 0:
-        video += rng.normal(0.0, noise, size=video.shape)
+        video += rng.normal(0.0, noise, size=video.shape).astype(np.float32)
     return np.round(np.clip(video, 0.0, 1.0) * 255).astype(np.uint8)
 
 
@@ -147,7 +147,7 @@ def _appearance(rng: np.random.Generator, clutter: bool, size: int, relative_siz
     half = rng.uniform(0.12, 0.2) * size * relative_size
     aspect = rng.uniform(1.6, 2.4)
     colour = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.7, 1.0))
-    texture = (rng.uniform(0.25, 0.4), *rng.uniform(0.8, 1.6, size=2), *rng.uniform(0, 2 * np.pi, size=2))
+    texture = (rng.uniform(0.25, 0.4), *rng.uniform(0.8, 1.6, size=2).tolist(), *rng.uniform(0, 2 * np.pi, size=2).tolist())
     return Appearance(
         shape=SHAPES[rng.integers(len(SHAPES))],
         half_width=half,
@@ -182,18 +182,20 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
 
 
 def _draw(video: np.ndarray, grid: np.ndarray, track: dict[str, np.ndarray], look: Appearance) -> None:
-    """Composite one shape onto ``video: float (T, H, W, 3)`` in place, anti-aliased."""
-    dy = grid[0][None] - track["cy"][:, None, None]  # (T, H, W)
-    dx = grid[1][None] - track["cx"][:, None, None]
-    cos, sin = np.cos(track["theta"])[:, None, None], np.sin(track["theta"])[:, None, None]
-    scale = track["scale"][:, None, None]
+    """Composite one shape onto ``video: float32 (T, H, W, 3)`` in place, anti-aliased."""
+    track = {key: value.astype(np.float32)[:, None, None] for key, value in track.items()}  # (T, 1, 1)
+    dy = grid[0][None] - track["cy"]  # (T, H, W)
+    dx = grid[1][None] - track["cx"]
+    cos, sin = np.cos(track["theta"]), np.sin(track["theta"])
+    scale = track["scale"]
     u = (cos * dx + sin * dy) / scale  # shape coordinates (px at scale 1)
     v = (-sin * dx + cos * dy) / scale
     coverage = np.clip(0.5 - _signed_distance(look, u, v) * scale, 0.0, 1.0)
-    coverage *= track["alpha"][:, None, None]
+    coverage *= track["alpha"]
+    paint = look.colour.astype(np.float32)
     contrast, fu, fv, pu, pv = look.texture
-    shade = 1.0 + contrast * np.sin(fu * u + pu) * np.sin(fv * v + pv)  # texture moves with the shape
-    paint = look.colour * shade[..., None]
+    if contrast:  # texture in shape coordinates: it moves, turns and scales with the shape
+        paint = paint * (1.0 + contrast * np.sin(fu * u + pu) * np.sin(fv * v + pv))[..., None]
     video += coverage[..., None] * (paint - video)
 
 
