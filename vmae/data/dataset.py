@@ -9,7 +9,8 @@ Evaluation items are ``(views: float32 (V, C, T, H, W), label: int, ok: bool)`` 
 ``V = test_clips * test_crops``; an unreadable video gives ``ok=False`` and an empty tensor, which
 ``collate_eval`` drops and counts.
 
-Each unreadable file is logged once (per process) with its path.
+Each unreadable file is logged once (per process) with its path. With ``DataConfig.frame_cache``
+naming a built frame cache (``vmae cache``), frames come from its memory-mapped arrays instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from vmae.config import DataConfig
 from vmae.data import readers
+from vmae.data.frame_cache import FrameCache
 from vmae.data.manifest import DatasetInfo, read_manifest
 from vmae.data.sampling import sample_clips, union_indices
 from vmae.data.transforms import eval_views, multiscale_crop, normalize, random_hflip
@@ -60,6 +62,10 @@ class ClipDataset(Dataset):
         self.clips_per_visit = clips_per_visit
         self.stride = cfg.frame_stride or info.frame_stride
         self.flip = train and cfg.flip and info.flip_allowed
+        self.cache = FrameCache(cfg.frame_cache) if FrameCache.exists(cfg.frame_cache) else None
+        if cfg.frame_cache and self.cache is None:
+            log.warning("frame cache %s has no index.json (build it with `vmae cache`); decoding videos",
+                        cfg.frame_cache)
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
         self._reported: set[str] = set()
@@ -84,9 +90,15 @@ class ClipDataset(Dataset):
 
     # ------------------------------------------------------------------ decoding
 
+    def open_video(self, path: str) -> readers.VideoReader:
+        """The frame cache's copy of ``path`` when the cache has it, else a decoder."""
+        if self.cache is not None and path in self.cache:
+            return self.cache.open(path)
+        return readers.open_reader(path, self.cfg.reader)
+
     def decode_clips(self, path: str, num_clips: int) -> torch.Tensor:
         """Decode ``num_clips`` clips of ``path`` in one read: -> uint8 (num_clips, T, H, W, 3)."""
-        reader = readers.open_reader(path, self.cfg.reader)
+        reader = self.open_video(path)
         clips = sample_clips(
             self.info.sampling_mode, reader.num_frames, self.num_frames, self.stride, num_clips,
             train=self.train, rng=self.rng() if self.train else None,
