@@ -177,6 +177,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
         field = ".".join(filter(None, [where, unknown[0]]))
         return f"{field}: unknown key: expected one of {allowed}"
     field = where or "(top level)"
+    if kind == "oneOf":
+        kinds = [branch.get("properties", {}).get("kind", {}).get("const") for branch in value]
+        if isinstance(error.instance, dict) and all(kinds):
+            given = repr(error.instance["kind"]) if "kind" in error.instance else "missing"
+            return f"{'.'.join(filter(None, [where, 'kind']))}: {given}: expected one of {kinds}"
+        value = f"a mapping of one of {len(value)} forms"
     expected = {
         "type": f"type {value}",
         "enum": f"one of {value}",
@@ -185,14 +191,17 @@ def _describe(error: jsonschema.ValidationError) -> str:
         "maximum": f"<= {value}",
         "pattern": f"a string matching {value}",
         "minItems": f"at least {value} items",
+        "oneOf": value,
     }.get(kind, error.message)
-    doc = error.schema.get("description") if isinstance(error.schema, dict) else None
-    return f"{field}: {error.instance!r}: expected {expected}" + (f" ({doc})" if doc else "")
+    doc = error.schema.get("description", "").strip() if isinstance(error.schema, dict) else ""
+    value_text = repr(error.instance)
+    value_text = value_text if len(value_text) <= 60 else value_text[:57] + "..."
+    return f"{field}: {value_text}: expected {expected}" + (f" ({doc})" if doc else "")
 
 
 def _doc(object_schema: dict[str, Any], key: str) -> str:
     desc = object_schema.get("properties", {}).get(key, {}).get("description")
-    return f" ({desc})" if desc else ""
+    return f" ({desc.strip()})" if desc else ""
 
 
 def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
@@ -203,6 +212,9 @@ def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
             if jsonschema.Draft7Validator(branch).is_valid(instance):
                 _fill_defaults(instance, branch)
                 break
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for item in instance:
+            _fill_defaults(item, schema["items"])
     if not isinstance(instance, dict):
         return
     for name, sub in schema.get("properties", {}).items():
