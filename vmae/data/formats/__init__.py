@@ -1,0 +1,112 @@
+"""Annotation parsers of real and user datasets, and ``build_split``, their one entry point.
+
+``build_split(spec, raw_dir, split)`` makes the raw files present (``source.kind: download``:
+download + verify + extract, skipping what is complete; ``kind: manual``: check that the
+``expected`` files are below ``raw_dir``), then runs the parser of ``spec.format`` (``PARSERS``) and
+checks the class count. It only checks that videos exist; it never decodes them.
+
+Missing videos: Kinetics-400 copies always lack some, so its parser leaves them out and lists them
+in ``ParsedDataset.missing``. For every other format a listed video that is absent is an error
+naming it (a broken download or extraction), unless ``format_options.allow_missing: true``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vmae.data.download import RemoteFile, download
+from vmae.data.extract import archive_suffix, extract_archive
+from vmae.data.formats import generic, hmdb51, k400, ssv2, ucf101
+from vmae.data.formats.common import (
+    FileIndex,
+    FormatError,
+    MissingFilesError,
+    ParsedDataset,
+    UnknownClassError,
+    need_dir,
+)
+
+if TYPE_CHECKING:
+    from vmae.data.registry import DatasetSpec
+
+__all__ = ["PARSERS", "FormatError", "MissingFilesError", "ParsedDataset", "Parser", "UnknownClassError",
+           "build_split", "check_expected", "fetch_source"]
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A format's parser ``parse(spec, raw_dir, split) -> ParsedDataset`` and its official splits."""
+
+    parse: Callable[[DatasetSpec, Path, int], ParsedDataset]
+    splits: tuple[int, ...]
+
+
+PARSERS: dict[str, Parser] = {
+    "ucf101": Parser(ucf101.parse_ucf101, ucf101.SPLITS),
+    "hmdb51": Parser(hmdb51.parse_hmdb51, hmdb51.SPLITS),
+    "ssv2": Parser(ssv2.parse_ssv2, ssv2.SPLITS),
+    "k400": Parser(k400.parse_k400, k400.SPLITS),
+    "folder": Parser(generic.parse_folder, generic.SPLITS),
+    "csv": Parser(generic.parse_csv, generic.SPLITS),
+    "videomae_list": Parser(generic.parse_videomae_list, generic.SPLITS),
+}
+
+
+def check_expected(spec: DatasetSpec, raw_dir: Path) -> None:
+    """``source.kind: manual``: every ``source.expected`` name must be a file below ``raw_dir``
+    (``a|b`` accepts either name); otherwise ``MissingFilesError`` naming each missing file and
+    repeating ``source.instructions``."""
+    expected = spec.source.get("expected", [])
+    index = FileIndex(raw_dir) if raw_dir.is_dir() else None
+    missing = [names for names in expected
+               if index is None or index.find_first(names.split("|")) is None]
+    if missing:
+        raise MissingFilesError(raw_dir, [names.replace("|", " or ") for names in missing],
+                                f"file(s) of {spec.name}", spec.source.get("instructions", ""))
+
+
+def fetch_source(spec: DatasetSpec, raw_dir: Path) -> None:
+    """Make the raw files present: download + verify + extract, or check a manual placement."""
+    kind = spec.source["kind"]
+    if kind == "download":
+        for entry in spec.source["files"]:
+            path = download(RemoteFile.from_dict(entry), raw_dir)
+            if entry.get("extract", True) and archive_suffix(path):
+                extract_archive(path)
+    elif kind == "manual":
+        check_expected(spec, raw_dir)
+    else:
+        raise FormatError(f"{spec.path}: source.kind: {kind!r}: expected 'download' or 'manual' for format "
+                          f"{spec.format!r} (synthetic data is made by vmae.data.synthetic)")
+
+
+def resolve_split(spec: DatasetSpec, split: int | None) -> int:
+    """``split``, else ``format_options.split``, else 1; checked against the format's splits."""
+    parser = PARSERS[spec.format]
+    chosen = split if split is not None else spec.format_options.get("split", 1)
+    if chosen not in parser.splits:
+        raise FormatError(f"{spec.path}: split {chosen!r}: expected one of {list(parser.splits)} "
+                          f"for format {spec.format!r}")
+    return chosen
+
+
+def build_split(spec: DatasetSpec, raw_dir: str | Path | None, split: int | None = None) -> ParsedDataset:
+    """Fetch or check the raw files of ``spec`` below ``raw_dir`` and parse split ``split``.
+
+    Returns ``ParsedDataset(train, val, classes, missing)`` with absolute video paths and 0-based
+    labels in the official class order. Raises ``MissingFilesError`` (files absent; the message
+    names each), ``FormatError`` (malformed annotations: file, line, content), ``DownloadError``.
+    """
+    if spec.format not in PARSERS:
+        raise FormatError(f"{spec.path}: format: {spec.format!r}: expected one of {sorted(PARSERS)}")
+    raw = need_dir(raw_dir, spec.name)
+    chosen = resolve_split(spec, split)
+    fetch_source(spec, raw)
+    parsed = PARSERS[spec.format].parse(spec, raw, chosen)
+    if len(parsed.classes) != spec.num_classes:
+        raise FormatError(f"{spec.path}: num_classes: {spec.num_classes}: the {spec.format} annotations below "
+                          f"{raw} give {len(parsed.classes)} classes ({parsed.classes[:5]}...)")
+    return parsed

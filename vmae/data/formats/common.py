@@ -1,0 +1,186 @@
+"""Shared pieces of the annotation parsers: the parsed result, error types, finding files by name
+anywhere below the raw folder, and checking that listed videos exist (never decoding them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# How many names an error message spells out before it only counts the rest.
+MAX_NAMED = 20
+
+
+@dataclass
+class ParsedDataset:
+    """A dataset split as the parsers return it.
+
+    train, val: (absolute video path, 0-based label) pairs; classes: names in the dataset's official
+    order (label i = classes[i]); missing: videos the annotations list but the raw folder lacks, as
+    the annotations name them (e.g. ``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``,
+    ``0wR5jVB-WPk_000417_000427.mp4``); they are left out of train/val. Kinetics-400 always tolerates them; other formats raise
+    ``MissingFilesError`` unless ``format_options.allow_missing`` is true.
+    """
+
+    train: list[tuple[str, int]]
+    val: list[tuple[str, int]]
+    classes: list[str]
+    missing: list[str] = field(default_factory=list)
+
+
+class FormatError(ValueError):
+    """An annotation file is malformed or inconsistent (names the file, line and content)."""
+
+    @classmethod
+    def at(cls, path: str | Path, line_no: int, content: str, expected: str) -> FormatError:
+        """``<file>:<line>: <content>: expected <what>``."""
+        return cls(f"{path}:{line_no}: {content.rstrip(chr(10) + chr(13))!r}: expected {expected}")
+
+
+class UnknownClassError(FormatError):
+    """A split file names a class that the class list lacks."""
+
+
+class MissingFilesError(FileNotFoundError):
+    """Files the dataset needs are not below the raw folder (the message names each one)."""
+
+    def __init__(self, raw_dir: str | Path, missing: list[str], what: str, instructions: str = ""):
+        self.missing = list(missing)
+        shown = "\n".join(f"  - {name}" for name in self.missing[:MAX_NAMED])
+        more = len(self.missing) - MAX_NAMED
+        if more > 0:
+            shown += f"\n  ... and {more} more"
+        message = f"{raw_dir}: {len(self.missing)} {what} not found below it:\n{shown}"
+        if instructions:
+            message += f"\n{instructions.strip()}"
+        super().__init__(message)
+
+
+def need_dir(raw_dir: str | Path | None, dataset: str) -> Path:
+    """``raw_dir`` as a Path, or an error saying that this dataset needs ``--raw``."""
+    if raw_dir is None:
+        raise MissingFilesError("(no --raw)", [f"the raw files of {dataset}"], "folder",
+                                "Pass --raw DIR: the folder holding (or receiving) the dataset's files.")
+    return Path(raw_dir)
+
+
+class FileIndex:
+    """Every file below ``root`` by its name, so any reasonable unpacking layout works.
+
+    Built by one walk; hidden folders (``.name``, e.g. partial extractions) are skipped. Several
+    files of one name resolve to the first in sorted path order.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._by_name: dict[str, list[Path]] = {}
+        self._by_lower: dict[str, list[Path]] = {}
+        for folder, dirs, files in os.walk(self.root, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in files:
+                path = Path(folder, name)
+                self._by_name.setdefault(name, []).append(path)
+                self._by_lower.setdefault(name.lower(), []).append(path)
+
+    def find(self, name: str, ignore_case: bool = False) -> Path | None:
+        """The file called ``name`` (compared case-insensitively if asked), or None."""
+        hits = self._by_lower.get(name.lower()) if ignore_case else self._by_name.get(name)
+        return min(hits) if hits else None
+
+    def find_first(self, names: Iterable[str]) -> Path | None:
+        """The file of the first name in ``names`` that exists (alternative names of one file)."""
+        for name in names:
+            hit = self.find(name)
+            if hit is not None:
+                return hit
+        return None
+
+    def require(self, names: list[str], what: str, instructions: str = "") -> Path:
+        """Like ``find_first`` but raises ``MissingFilesError`` naming the alternatives."""
+        hit = self.find_first(names)
+        if hit is None:
+            raise MissingFilesError(self.root, [" or ".join(names)], what, instructions)
+        return hit
+
+    def video_locator(self, extensions: list[str]) -> Callable[[str], Path | None]:
+        """``locate(name)``: the file ``name``, else the same stem with another of ``extensions``
+        (copies of one dataset differ in container: .mp4 / .mkv / .webm)."""
+
+        def locate(name: str) -> Path | None:
+            stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+            return self.find_first([name] + [stem + ext for ext in extensions])
+
+        return locate
+
+    def names(self) -> Iterator[str]:
+        """All file names below the root."""
+        return iter(self._by_name)
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its CRLF/LF ending) of each non-blank line of a text file."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield line_no, line
+
+
+def resolve_videos(
+    entries: list[tuple[str, int]],
+    locate: Callable[[str], Path | None],
+    raw_dir: Path,
+    allow_missing: bool,
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """Map (video name, label) to (absolute path, label) with ``locate(name) -> Path | None``.
+
+    Returns the found rows and the names not found. Unless ``allow_missing``, any missing video
+    raises ``MissingFilesError`` naming them (set ``format_options.allow_missing: true`` to go on).
+    """
+    rows: list[tuple[str, int]] = []
+    missing: list[str] = []
+    for name, label in entries:
+        path = locate(name)
+        if path is None:
+            missing.append(name)
+        else:
+            rows.append((str(Path(path).absolute()), label))
+    if missing and not allow_missing:
+        raise MissingFilesError(raw_dir, missing, "listed videos",
+                                "Check the extraction, or set format_options.allow_missing: true "
+                                "to leave them out (they are then listed in missing.txt).")
+    return rows, missing
+
+
+def locate_all(
+    train: list[tuple[str, int]],
+    val: list[tuple[str, int]],
+    classes: list[str],
+    locate: Callable[[str], Path | None],
+    raw_dir: Path,
+    allow_missing: bool,
+) -> ParsedDataset:
+    """The ``ParsedDataset`` of (video name, label) lists, videos located by ``locate``; missing
+    videos of both splits are left out and listed (or raise, see ``resolve_videos``)."""
+    train_rows, train_missing = resolve_videos(train, locate, raw_dir, allow_missing)
+    val_rows, val_missing = resolve_videos(val, locate, raw_dir, allow_missing)
+    return ParsedDataset(train_rows, val_rows, classes, train_missing + val_missing)
+
+
+def class_index(lookup: dict[str, int], name: str, source: str | Path, line_no: int, content: str) -> int:
+    """``lookup[name]`` (class name -> label), or ``UnknownClassError`` naming the class, file and line."""
+    try:
+        return lookup[name]
+    except KeyError:
+        raise UnknownClassError.at(source, line_no, content,
+                                   f"a known class; {name!r} is not among the {len(lookup)} classes") from None
+
+
+def option(options: dict[str, Any], key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
+    """``options[key]`` (default if absent), checked to be of ``kind``."""
+    value = options.get(key, default)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise FormatError(f"format_options.{key}: {value!r}: expected {getattr(kind, '__name__', kind)}")
+    return value
