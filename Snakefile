@@ -1,0 +1,48 @@
+# The VideoMAE data-efficiency study as a DAG: prepare datasets, pretrain (VideoMAE, MoCo v3),
+# evaluate (fine-tune, linear probe; scratch baselines), tables, figures and report.
+# Every rule runs one `vmae` command; which runs exist is decided in workflow/rules/common.smk.
+#
+#   snakemake --cores all results/table_data_efficiency.csv      # the main table (default config)
+#   snakemake --cores all                                        # all five studies
+#   snakemake --configfile workflow/config/paper.yaml --profile workflow/profiles/slurm
+#   snakemake --report results/report.html
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "workflow/config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+
+
+# Every dataset YAML the studies use, against workflow/schemas/dataset.schema.yaml (defaults
+# filled; an error names the file and the field).
+for spec_path in used_dataset_specs():
+    load_spec(spec_path)
+
+
+for rules_path in dataset_rule_files():
+
+    include: rules_path
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        tables=expand("results/table_{study}.{ext}", study=STUDIES, ext=["csv", "md"]),
+        figures=expand("results/figures/{study}.png", study=STUDIES),
+        reconstructions=reconstruction_pictures(),
+        samples=expand("results/figures/samples/{dataset}.png", dataset=used_datasets()),

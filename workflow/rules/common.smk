@@ -1,0 +1,303 @@
+# Config -> run table: which datasets, pretraining runs and evaluations each study needs, and the
+# small helpers that wire rules to `vmae` commands. Run names come from vmae.report.runs only.
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from vmae.data.registry import load_spec
+from vmae.report import runs
+
+REPO = Path(workflow.basedir)
+STUDIES = ["data_efficiency", "mask_ratio", "masking", "domain_shift", "data_size"]
+CONDA_ENV = str(REPO / "workflow" / "envs" / "vmae.yaml")
+
+
+wildcard_constraints:
+    dataset=runs.DATASET_PATTERN,
+    target=runs.DATASET_PATTERN,
+    run=runs.PRETRAIN_WILDCARD,
+    init=runs.INIT_WILDCARD,
+    study="|".join(STUDIES),
+    fraction=r"0\.[0-9]+",
+    seed=r"[0-9]+",
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def repo_path(path):
+    """A config path relative to the repository root (or absolute), usable from the workdir."""
+    if os.path.isabs(path) or Path.cwd().resolve() == REPO.resolve():
+        return str(path)
+    return str(REPO / path)
+
+
+def spec_file(dataset):
+    """datasets/<name>.yaml of a dataset (the config's datasets.specs folder)."""
+    return repo_path(f"{config['datasets']['specs']}/{dataset}.yaml")
+
+
+def data_dir(dataset):
+    """The prepared folder of a dataset (train.csv, val.csv, classes.txt, dataset.json)."""
+    return config["datasets"]["dirs"].get(dataset, f"results/data/{dataset}")
+
+
+def train_manifest(dataset, fraction, seed):
+    """The full training manifest, or its nested stratified subset written by `vmae subset`."""
+    if fraction == 1.0:
+        return f"{data_dir(dataset)}/train.csv"
+    return (
+        f"results/data/{dataset}/train_frac{runs.format_number(fraction)}_s{seed}.csv"
+    )
+
+
+def dataset_rule_files():
+    """Optional <specs>/<name>.smk rules that prepare an unusual dataset themselves."""
+    return sorted(
+        str(p) for p in Path(repo_path(config["datasets"]["specs"])).glob("*.smk")
+    )
+
+
+def generic_prepare_pattern():
+    """The datasets of the generic `prepare` step (all but those with their own .smk file)."""
+    custom = [Path(p).stem for p in dataset_rule_files()]
+    if not custom:
+        return runs.DATASET_PATTERN
+    return rf"(?!(?:{'|'.join(map(re.escape, custom))})$){runs.DATASET_PATTERN}"
+
+
+def raw_arg(wildcards):
+    """`--raw <raw>/<name>` for real datasets (download or manual placement); none for synthetic."""
+    if load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic":
+        return ""
+    return f"--raw {config['datasets']['raw']}/{wildcards.dataset}"
+
+
+# --------------------------------------------------------------------------- run table
+
+
+def study_seeds(study):
+    return config["studies"][study].get("seeds", config["seeds"])
+
+
+def pretrain_run(method, source, seed, fraction=1.0, masking=None, mask_ratio=None):
+    """A pretraining run; MoCo v3 runs carry no masking."""
+    if method == "mocov3":
+        masking = mask_ratio = None
+    return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio)
+
+
+def _data_efficiency(s, seeds):
+    for target in s["targets"]:
+        ratio = s["mask_ratio_by_target"].get(target, s["mask_ratio"])
+        for seed in seeds:
+            for method in s["methods"]:
+                init = None
+                if method != "scratch":
+                    init = pretrain_run(method, target, seed, 1.0, s["masking"], ratio)
+                yield target, seed, init
+
+
+def _mask_ratio(s, seeds):
+    for ratio in s["ratios"]:
+        for seed in seeds:
+            init = pretrain_run("videomae", s["target"], seed, 1.0, s["masking"], ratio)
+            yield s["target"], seed, init
+
+
+def _masking(s, seeds):
+    for setting in s["settings"]:
+        for seed in seeds:
+            init = pretrain_run(
+                "videomae",
+                s["target"],
+                seed,
+                1.0,
+                setting["masking"],
+                setting["mask_ratio"],
+            )
+            yield s["target"], seed, init
+
+
+def _domain_shift(s, seeds):
+    for pair in s["pairs"]:
+        for method in s["methods"]:
+            for seed in seeds:
+                init = pretrain_run(
+                    method, pair["source"], seed, 1.0, s["masking"], s["mask_ratio"]
+                )
+                yield pair["target"], seed, init
+
+
+def _data_size(s, seeds):
+    for fraction in s["fractions"]:
+        for seed in seeds:
+            init = pretrain_run(
+                "videomae", s["target"], seed, fraction, s["masking"], s["mask_ratio"]
+            )
+            yield s["target"], seed, init
+
+
+_STUDY_GRIDS = {
+    "data_efficiency": _data_efficiency,
+    "mask_ratio": _mask_ratio,
+    "masking": _masking,
+    "domain_shift": _domain_shift,
+    "data_size": _data_size,
+}
+
+
+def study_evals(study):
+    """Every evaluation (target, protocol, seed, init) the study's table needs."""
+    s = config["studies"][study]
+    evals = {
+        runs.EvalRun(target, protocol, seed, init)
+        for target, seed, init in _STUDY_GRIDS[study](s, study_seeds(study))
+        for protocol in s["protocols"]
+    }
+    return sorted(evals, key=lambda e: e.path())
+
+
+def study_metrics(study):
+    """metrics.json of the study's evaluations and of the pretraining runs they start from."""
+    evals = study_evals(study)
+    pretrains = sorted({e.init.name for e in evals if e.init is not None})
+    return [f"{e.path()}/metrics.json" for e in evals] + [
+        f"results/pretrain/{name}/metrics.json" for name in pretrains
+    ]
+
+
+def all_pretrain_runs():
+    return sorted(
+        {e.init for study in STUDIES for e in study_evals(study) if e.init is not None},
+        key=lambda r: r.name,
+    )
+
+
+def reconstruction_pictures():
+    """One reconstruction picture per VideoMAE pretraining run."""
+    return [
+        f"results/figures/reconstruct/{r.name}.png"
+        for r in all_pretrain_runs()
+        if r.method == "videomae"
+    ]
+
+
+def used_datasets():
+    """Every dataset a study pretrains or evaluates on."""
+    names = {e.target for study in STUDIES for e in study_evals(study)}
+    names |= {r.source for r in all_pretrain_runs()}
+    return sorted(names)
+
+
+def used_dataset_specs():
+    return [spec_file(name) for name in used_datasets()]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+_RESOURCE_DEFAULTS = {
+    "threads": 1,
+    "gpu": 0,
+    "mem_mb": 2000,
+    "runtime": 30,
+}  # as in the schema
+
+
+def resource(kind, key):
+    """threads / gpu / mem_mb / runtime of a kind of job (config `resources`)."""
+    return config["resources"].get(kind, {}).get(key, _RESOURCE_DEFAULTS[key])
+
+
+def launcher(wildcards, resources):
+    """`vmae`, or `torchrun ... -m vmae` for a job holding more than one GPU."""
+    if resources.gpu > 1:
+        return f"torchrun --standalone --nproc_per_node {resources.gpu} -m vmae"
+    return "vmae"
+
+
+def recipe(kind, dataset):
+    """The recipe of a method / protocol for one dataset: config file, epochs, overrides."""
+    base = config["recipes"][kind]
+    local = base.get("by_dataset", {}).get(dataset, {})
+    return {
+        "config": repo_path(local.get("config", base["config"])),
+        "epochs": local.get("epochs", base.get("epochs")),
+        "overrides": base.get("overrides", []) + local.get("overrides", []),
+    }
+
+
+def overrides(items):
+    """key=value arguments, shell-quoted."""
+    return " ".join(shlex.quote(item) for item in items)
+
+
+def model_overrides():
+    return [f"model.{key}={value}" for key, value in config["model"].items()]
+
+
+def pretrain_of(wildcards):
+    return runs.parse_pretrain(wildcards.run)
+
+
+def pretrain_recipe(wildcards):
+    run = pretrain_of(wildcards)
+    return recipe(run.method, run.source)
+
+
+def pretrain_input(wildcards):
+    run = pretrain_of(wildcards)
+    return {
+        "info": f"{data_dir(run.source)}/dataset.json",
+        "manifest": train_manifest(run.source, run.fraction, run.seed),
+        "recipe": pretrain_recipe(wildcards)["config"],
+    }
+
+
+def pretrain_overrides(wildcards):
+    run = pretrain_of(wildcards)
+    masking = []
+    if run.method == "videomae":
+        masking = [f"masking={run.masking}", f"mask_ratio={run.mask_ratio}"]
+    return overrides(
+        model_overrides() + masking + pretrain_recipe(wildcards)["overrides"]
+    )
+
+
+def eval_of(wildcards, protocol):
+    init, seed = runs.parse_init(wildcards.init)
+    return runs.EvalRun(wildcards.target, protocol, seed, init)
+
+
+def eval_input(protocol):
+    """Input function of an evaluation rule: target data, recipe and the init checkpoint."""
+
+    def inputs(wildcards):
+        run = eval_of(wildcards, protocol)
+        files = {
+            "info": f"{data_dir(run.target)}/dataset.json",
+            "train": f"{data_dir(run.target)}/train.csv",
+            "val": f"{data_dir(run.target)}/val.csv",
+            "recipe": recipe(protocol, run.target)["config"],
+        }
+        if run.init is not None:
+            files["init"] = f"results/pretrain/{run.init.name}/checkpoint.pt"
+        return files
+
+    return inputs
+
+
+def init_arg(wildcards, input):
+    """`--init <checkpoint>`, or nothing for a from-scratch evaluation."""
+    return f"--init {input.init}" if "init" in input.keys() else ""
+
+
+def eval_overrides(protocol):
+    def args(wildcards):
+        run = eval_of(wildcards, protocol)
+        return overrides(model_overrides() + recipe(protocol, run.target)["overrides"])
+
+    return args

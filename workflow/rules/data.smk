@@ -1,0 +1,72 @@
+# Datasets: prepare (generate / download / check manual placement, write manifests), nested
+# training subsets, and a picture of sample clips per dataset.
+
+
+rule prepare:
+    input:
+        spec=lambda wildcards: spec_file(wildcards.dataset),
+    output:
+        train="results/data/{dataset}/train.csv",
+        val="results/data/{dataset}/val.csv",
+        classes="results/data/{dataset}/classes.txt",
+        info="results/data/{dataset}/dataset.json",
+    log:
+        "results/logs/prepare/{dataset}.log",
+    wildcard_constraints:
+        dataset=generic_prepare_pattern(),
+    conda:
+        CONDA_ENV
+    threads: resource("prepare", "threads")
+    resources:
+        gpu=resource("prepare", "gpu"),
+        mem_mb=resource("prepare", "mem_mb"),
+        runtime=resource("prepare", "runtime"),
+    params:
+        out=subpath(output.info, parent=True),
+        raw=raw_arg,
+    shell:
+        "vmae prepare {input.spec} --out {params.out} {params.raw} > {log} 2>&1"
+
+
+rule subset:
+    input:
+        train=lambda wildcards: f"{data_dir(wildcards.dataset)}/train.csv",
+    output:
+        "results/data/{dataset}/train_frac{fraction}_s{seed}.csv",
+    log:
+        "results/logs/subset/{dataset}_frac{fraction}_s{seed}.log",
+    conda:
+        CONDA_ENV
+    threads: resource("light", "threads")
+    resources:
+        gpu=resource("light", "gpu"),
+        mem_mb=resource("light", "mem_mb"),
+        runtime=resource("light", "runtime"),
+    shell:
+        "vmae subset {input.train} --fraction {wildcards.fraction} --seed {wildcards.seed}"
+        " --out {output} > {log} 2>&1"
+
+
+rule show:
+    input:
+        info=lambda wildcards: f"{data_dir(wildcards.dataset)}/dataset.json",
+        val=lambda wildcards: f"{data_dir(wildcards.dataset)}/val.csv",
+    output:
+        report(
+            "results/figures/samples/{dataset}.png",
+            caption="../report/samples.rst",
+            category="Datasets",
+        ),
+    log:
+        "results/logs/show/{dataset}.log",
+    conda:
+        CONDA_ENV
+    threads: resource("light", "threads")
+    resources:
+        gpu=resource("light", "gpu"),
+        mem_mb=resource("light", "mem_mb"),
+        runtime=resource("light", "runtime"),
+    params:
+        data=lambda wildcards: data_dir(wildcards.dataset),
+    shell:
+        "vmae show {params.data} --out {output} --per-class 1 > {log} 2>&1"

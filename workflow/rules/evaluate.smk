@@ -1,0 +1,65 @@
+# Evaluation of an initialisation (a pretraining run or scratch) on a target dataset:
+# results/eval/<target>/<finetune|linprobe>/<init run or scratch_s<seed>>/metrics.json.
+# The evaluation's seed is its init run's seed.
+
+
+rule finetune:
+    input:
+        unpack(eval_input("finetune")),
+    output:
+        metrics="results/eval/{target}/finetune/{init}/metrics.json",
+        predictions="results/eval/{target}/finetune/{init}/predictions.csv",
+    log:
+        "results/logs/finetune/{target}/{init}.log",
+    benchmark:
+        "results/benchmarks/finetune/{target}/{init}.tsv"
+    conda:
+        CONDA_ENV
+    threads: resource("finetune", "threads")
+    resources:
+        gpu=resource("finetune", "gpu"),
+        mem_mb=resource("finetune", "mem_mb"),
+        runtime=resource("finetune", "runtime"),
+    params:
+        launcher=launcher,
+        out=subpath(output.metrics, parent=True),
+        data=lambda wildcards: data_dir(wildcards.target),
+        init=init_arg,
+        seed=lambda wildcards: eval_of(wildcards, "finetune").seed,
+        epochs=lambda wildcards: recipe("finetune", wildcards.target)["epochs"],
+        overrides=eval_overrides("finetune"),
+    shell:
+        "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
+        "{params.launcher} finetune --data {params.data} --out {params.out} {params.init}"
+        " --train-manifest {input.train} --epochs {params.epochs} --seed {params.seed}"
+        " --config {input.recipe} {params.overrides} > {log} 2>&1"
+
+
+rule linprobe:
+    input:
+        unpack(eval_input("linprobe")),
+    output:
+        metrics="results/eval/{target}/linprobe/{init}/metrics.json",
+    log:
+        "results/logs/linprobe/{target}/{init}.log",
+    benchmark:
+        "results/benchmarks/linprobe/{target}/{init}.tsv"
+    conda:
+        CONDA_ENV
+    threads: resource("linprobe", "threads")
+    resources:
+        gpu=resource("linprobe", "gpu"),
+        mem_mb=resource("linprobe", "mem_mb"),
+        runtime=resource("linprobe", "runtime"),
+    params:
+        launcher=launcher,
+        out=subpath(output.metrics, parent=True),
+        data=lambda wildcards: data_dir(wildcards.target),
+        init=init_arg,
+        seed=lambda wildcards: eval_of(wildcards, "linprobe").seed,
+        overrides=eval_overrides("linprobe"),
+    shell:
+        "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
+        "{params.launcher} linprobe --data {params.data} --out {params.out} {params.init}"
+        " --train-manifest {input.train} --seed {params.seed}"
+        " --config {input.recipe} {params.overrides} > {log} 2>&1"
