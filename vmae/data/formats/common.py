@@ -75,19 +75,24 @@ class FileIndex:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._by_name: dict[str, list[Path]] = {}
-        self._by_lower: dict[str, list[Path]] = {}
+        self._by_name: dict[str, list[str]] = {}
+        self._by_lower: dict[str, list[str]] = {}
         for folder, dirs, files in os.walk(self.root, followlinks=True):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in files:
-                path = Path(folder, name)
+                path = os.path.join(folder, name)
                 self._by_name.setdefault(name, []).append(path)
                 self._by_lower.setdefault(name.lower(), []).append(path)
 
-    def find(self, name: str, ignore_case: bool = False) -> Path | None:
-        """The file called ``name`` (compared case-insensitively if asked), or None."""
+    def lookup(self, name: str, ignore_case: bool = False) -> str | None:
+        """The path of the file called ``name`` (compared case-insensitively if asked), or None."""
         hits = self._by_lower.get(name.lower()) if ignore_case else self._by_name.get(name)
         return min(hits) if hits else None
+
+    def find(self, name: str, ignore_case: bool = False) -> Path | None:
+        """Like ``lookup``, as a Path."""
+        hit = self.lookup(name, ignore_case)
+        return None if hit is None else Path(hit)
 
     def find_first(self, names: Iterable[str]) -> Path | None:
         """The file of the first name in ``names`` that exists (alternative names of one file)."""
@@ -104,13 +109,13 @@ class FileIndex:
             raise MissingFilesError(self.root, [" or ".join(names)], what, instructions)
         return hit
 
-    def video_locator(self, extensions: list[str]) -> Callable[[str], Path | None]:
+    def video_locator(self, extensions: list[str]) -> Callable[[str], str | None]:
         """``locate(name)``: the file ``name``, else the same stem with another of ``extensions``
         (copies of one dataset differ in container: .mp4 / .mkv / .webm)."""
 
-        def locate(name: str) -> Path | None:
-            stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
-            return self.find_first([name] + [stem + ext for ext in extensions])
+        def locate(name: str) -> str | None:
+            stem = os.path.splitext(name)[0]
+            return next(filter(None, map(self.lookup, [name] + [stem + ext for ext in extensions])), None)
 
         return locate
 
@@ -130,11 +135,11 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def resolve_videos(
     entries: list[tuple[str, int]],
-    locate: Callable[[str], Path | None],
+    locate: Callable[[str], str | Path | None],
     raw_dir: Path,
     allow_missing: bool,
 ) -> tuple[list[tuple[str, int]], list[str]]:
-    """Map (video name, label) to (absolute path, label) with ``locate(name) -> Path | None``.
+    """Map (video name, label) to (absolute path, label) with ``locate(name) -> path | None``.
 
     Returns the found rows and the names not found. Unless ``allow_missing``, any missing video
     raises ``MissingFilesError`` naming them (set ``format_options.allow_missing: true`` to go on).
@@ -146,7 +151,7 @@ def resolve_videos(
         if path is None:
             missing.append(name)
         else:
-            rows.append((str(Path(path).absolute()), label))
+            rows.append((os.path.abspath(path), label))
     if missing and not allow_missing:
         raise MissingFilesError(raw_dir, missing, "listed videos",
                                 "Check the extraction, or set format_options.allow_missing: true "
@@ -158,7 +163,7 @@ def locate_all(
     train: list[tuple[str, int]],
     val: list[tuple[str, int]],
     classes: list[str],
-    locate: Callable[[str], Path | None],
+    locate: Callable[[str], str | Path | None],
     raw_dir: Path,
     allow_missing: bool,
 ) -> ParsedDataset:

@@ -70,4 +70,4 @@ def parse_hmdb51(spec: DatasetSpec, raw_dir: Path, split: int) -> ParsedDataset:
         train += class_train
         val += class_test
     allow_missing = option(spec.format_options, "allow_missing", False, bool)
-    return locate_all(train, val, classes, index.find, raw_dir, allow_missing)
+    return locate_all(train, val, classes, index.lookup, raw_dir, allow_missing)

@@ -8,7 +8,7 @@ and videos are matched case-insensitively. Labels follow classInd order (id - 1)
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmae.data.formats.common import (
@@ -70,7 +70,7 @@ def parse_ucf101(spec: DatasetSpec, raw_dir: Path, split: int) -> ParsedDataset:
     val = read_split_list(index.require([f"testlist0{split}.txt"], "UCF101 test list"), classes, False)
     allow_missing = option(spec.format_options, "allow_missing", False, bool)
 
-    def locate(entry: str) -> Path | None:
-        return index.find(PurePosixPath(entry).name, ignore_case=True)
+    def locate(entry: str) -> str | None:
+        return index.lookup(entry.rsplit("/", 1)[-1], ignore_case=True)
 
     return locate_all(train, val, classes, locate, raw_dir, allow_missing)
