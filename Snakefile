@@ -13,7 +13,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "workflow/config/config.yaml"
+configfile: f"{workflow.basedir}/workflow/config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

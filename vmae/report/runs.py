@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-PRETRAIN_METHODS = ("videomae", "mocov3")
+PRETRAIN_METHODS = ("mocov3", "videomae")
 METHODS = ("scratch", *PRETRAIN_METHODS)
 PROTOCOLS = ("finetune", "linprobe")
 MASKINGS = ("tube", "random", "frame")

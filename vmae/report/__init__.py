@@ -1,0 +1,1 @@
+"""Study reporting: run names (runs), tables beside the paper's numbers (tables), figures (plots)."""

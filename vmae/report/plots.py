@@ -1,0 +1,168 @@
+"""`vmae plot STUDY --table FILE.csv --out FIGURE.png`: the figure of one study's table.
+
+- data_efficiency, masking: grouped bars (mean top-1, whiskers = std over seeds), the paper's
+  numbers as diamonds where the target has a paper counterpart;
+- mask_ratio, data_size: curves of top-1 (mean +- std) against the mask ratio / the pretraining
+  fraction, the paper's points as diamonds; mask_ratio marks the paper's best ratio (0.9);
+- domain_shift: a heatmap of top-1 per pretraining source (rows) and target (columns).
+Tables come from vmae.report.tables (their columns are the contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vmae.report.tables import STUDIES  # noqa: E402
+
+PAPER_BEST_MASK_RATIO = 0.9  # Figure 3 of the paper
+METHOD_LABELS = {"scratch": "scratch", "mocov3": "MoCo v3", "videomae": "VideoMAE"}
+PROTOCOL_LABELS = {"finetune": "fine-tune", "linprobe": "linear probe"}
+TITLES = {
+    "data_efficiency": "Data efficiency: pretrained on the target's own training videos",
+    "mask_ratio": "VideoMAE mask ratio",
+    "masking": "VideoMAE masking strategy",
+    "domain_shift": "Domain shift: pretraining source vs target",
+    "data_size": "VideoMAE pretraining data size",
+}
+
+
+def _panels(n: int, width: float = 5.5, height: float = 4.2):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _std(values: pd.Series) -> np.ndarray:
+    return values.fillna(0.0).to_numpy(dtype=float)
+
+
+def _paper_label(table: pd.DataFrame) -> str:
+    names = sorted(table["paper_dataset"].dropna().unique())
+    return f"paper ({', '.join(names)})" if names else "paper"
+
+
+def bar_chart(table: pd.DataFrame, group_col: str, bar_col: str, labels: dict[str, str], title: str):
+    """One panel per protocol; groups along x by ``group_col``, one bar per ``bar_col`` value."""
+    protocols = list(dict.fromkeys(table["protocol"]))
+    fig, axes = _panels(len(protocols))
+    bars = list(dict.fromkeys(table[bar_col]))
+    width = 0.8 / len(bars)
+    colours = plt.get_cmap("tab10")
+    for ax, protocol in zip(axes, protocols):
+        part = table[table["protocol"] == protocol]
+        groups = list(dict.fromkeys(part[group_col]))
+        x = np.arange(len(groups))
+        for i, bar in enumerate(bars):
+            rows = part[part[bar_col] == bar].set_index(group_col).reindex(groups)
+            offset = x + (i - (len(bars) - 1) / 2) * width
+            ax.bar(offset, rows["top1"], width, yerr=_std(rows["top1_std"]), capsize=3,
+                   color=colours(i), label=labels.get(bar, bar))
+            ax.scatter(offset, rows["paper_top1"], marker="D", color="black", zorder=3, s=25,
+                       label=_paper_label(table) if i == 0 and rows["paper_top1"].notna().any() else None)
+        ax.set_xticks(x, [str(g) for g in groups])
+        ax.set_xlabel(group_col.replace("_", " "))
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(PROTOCOL_LABELS.get(protocol, protocol))
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, best_x: float | None = None):
+    """Top-1 (mean +- std over seeds) against ``x_col``, one line per target and protocol."""
+    fig, axes = _panels(1, width=6.5)
+    ax = axes[0]
+    for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
+        part = part.sort_values(x_col)
+        x, y, std = part[x_col].to_numpy(float), part["top1"].to_numpy(float), _std(part["top1_std"])
+        line = ax.errorbar(x, y, yerr=std, marker="o", capsize=3,
+                           label=f"{target}, {PROTOCOL_LABELS.get(protocol, protocol)}")
+        ax.fill_between(x, y - std, y + std, alpha=0.15, color=line[0].get_color())
+        if part["paper_top1"].notna().any():
+            ax.scatter(x, part["paper_top1"], marker="D", color="black", zorder=3, s=30,
+                       label=_paper_label(part))
+    if best_x is not None:
+        ax.axvline(best_x, color="grey", linestyle="--", linewidth=1, label=f"paper's best ratio ({best_x:g})")
+    ax.set_xticks(sorted(table[x_col].unique()))
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(table: pd.DataFrame, title: str):
+    """Top-1 per source (rows) x target (columns); one panel per method and protocol."""
+    panels = list(table.groupby(["method", "protocol"], sort=False))
+    fig, axes = _panels(len(panels), width=5.0, height=4.2)
+    for ax, ((method, protocol), part) in zip(axes, panels):
+        mean = part.pivot(index="source", columns="target", values="top1")
+        std = part.pivot(index="source", columns="target", values="top1_std").reindex_like(mean)
+        image = ax.imshow(mean.to_numpy(float), cmap="viridis", vmin=0, vmax=100)
+        for (i, j), value in np.ndenumerate(mean.to_numpy(float)):
+            if np.isnan(value):
+                continue
+            spread = std.to_numpy(float)[i, j]
+            text = f"{value:.1f}" if np.isnan(spread) else f"{value:.1f}\n± {spread:.1f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if value < 60 else "black")
+        videos = part.drop_duplicates("source").set_index("source")["source_videos"]
+        ax.set_yticks(range(len(mean.index)),
+                      [f"{s}\n({int(videos[s])} videos)" if pd.notna(videos.get(s)) else s for s in mean.index])
+        ax.set_xticks(range(len(mean.columns)), mean.columns)
+        ax.set_xlabel("target (fine-tuned and evaluated on)")
+        ax.set_ylabel("pretraining source")
+        ax.set_title(f"{METHOD_LABELS.get(method, method)}, {PROTOCOL_LABELS.get(protocol, protocol)}")
+        fig.colorbar(image, ax=ax, label="top-1 accuracy (%)", shrink=0.8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_study(study: str, table: pd.DataFrame):
+    """The figure of a study's table (a matplotlib Figure)."""
+    title = TITLES[study]
+    if study == "data_efficiency":
+        return bar_chart(table, "target", "method", METHOD_LABELS, title)
+    if study == "masking":
+        table = table.assign(strategy=[f"{m} {r:g}" for m, r in zip(table["masking"], table["mask_ratio"])])
+        return bar_chart(table, "strategy", "target", {}, title)
+    if study == "mask_ratio":
+        return curve_chart(table, "mask_ratio", "mask ratio", title, best_x=PAPER_BEST_MASK_RATIO)
+    if study == "data_size":
+        return curve_chart(table, "fraction", "fraction of the target's training videos used for pretraining", title)
+    if study == "domain_shift":
+        return heatmap(table, title)
+    raise ValueError(f"study {study!r}: expected one of {list(STUDIES)}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", choices=STUDIES, help="which study's figure")
+    parser.add_argument("--table", required=True, help="the study's table (vmae table ... --out FILE.csv)")
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--dpi", type=int, default=120)
+
+
+def main(args: argparse.Namespace) -> int:
+    table = pd.read_csv(args.table)
+    if table.empty:
+        raise SystemExit(f"{args.table}: the table has no rows; nothing to plot")
+    fig = plot_study(args.study, table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=args.dpi)
+    plt.close(fig)
+    print(f"{args.study}: figure -> {out}")
+    return 0
