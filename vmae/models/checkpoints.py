@@ -115,6 +115,8 @@ def convert_hf(sd: StateDict) -> StateDict:
     ``VideoMAEForPreTraining`` -> ``VideoMAE`` keys (``encoder.*``, decoder); ``VideoMAEModel`` /
     ``VideoMAEForVideoClassification`` -> ``VideoViT`` keys.
     """
+    if any(k.startswith("embeddings.") for k in sd):  # a bare VideoMAEModel
+        sd = {f"videomae.{k}": v for k, v in sd.items()}
     pretraining = "encoder_to_decoder.weight" in sd
     encoder_prefix = "encoder." if pretraining else ""
     out: StateDict = {}
