@@ -1,0 +1,183 @@
+"""Downloads against a loopback HTTP server the test starts (Range support, dropped connections),
+and the end-to-end download -> verify -> extract -> parse path of a ``kind: download`` dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.rar4 import write_rar
+from fixtures.specs import user_spec
+
+from vmae.data.download import ChecksumError, DownloadError, RemoteFile, download
+from vmae.data.extract import rar_tool
+from vmae.data.formats import build_split
+
+PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
+
+
+class Server:
+    """Serves ``files`` (url path -> bytes) on 127.0.0.1 with Range support. ``drops[path]``: byte
+    counts after which successive requests cut the connection (then normal service); ``requests``:
+    (path, Range header or None) of every request."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.drops: dict[str, list[int]] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                server.requests.append((self.path, self.headers.get("Range")))
+                if self.path not in server.files:
+                    self.send_error(404)
+                    return
+                data, start = server.files[self.path], 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                cuts = server.drops.get(self.path)
+                if cuts:
+                    self.wfile.write(data[start:start + cuts.pop(0)])
+                    self.close_connection = True
+                    return
+                self.wfile.write(data[start:])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def _remote(server: Server, name: str, data: bytes, **checks: object) -> RemoteFile:
+    server.files[f"/{name}"] = data
+    return RemoteFile(f"{server.url}/{name}", name, **checks)
+
+
+def test_verified_download_then_rerun_makes_no_request(server, tmp_path):
+    remote = _remote(server, "a.bin", PAYLOAD, size=len(PAYLOAD), sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    path = download(remote, tmp_path, wait_s=0)
+    assert path.read_bytes() == PAYLOAD and len(server.requests) == 1
+    assert download(remote, tmp_path, wait_s=0) == path and len(server.requests) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.bin.verified", "a.bin"]
+
+
+def test_wrong_checksum_shows_both_and_keeps_the_file_aside(server, tmp_path):
+    wrong = "0" * 64
+    actual = hashlib.sha256(PAYLOAD).hexdigest()
+    remote = _remote(server, "a.bin", PAYLOAD, sha256=wrong)
+    with pytest.raises(ChecksumError, match=f"sha256 {actual}, expected {wrong}; the file is kept as "
+                                            f".*a.bin.bad-{actual[:12]} and was not extracted"):
+        download(remote, tmp_path, wait_s=0)
+    assert (tmp_path / f"a.bin.bad-{actual[:12]}").read_bytes() == PAYLOAD
+    assert not (tmp_path / "a.bin").exists() and not (tmp_path / "a.bin.part").exists()
+
+
+def test_md5_and_size_mismatch(server, tmp_path):
+    remote = _remote(server, "b.bin", PAYLOAD, size=99, md5=hashlib.md5(PAYLOAD).hexdigest())
+    with pytest.raises(ChecksumError, match=f"size {len(PAYLOAD)} bytes, expected 99"):
+        download(remote, tmp_path, wait_s=0)
+    ok = _remote(server, "c.bin", PAYLOAD, md5=hashlib.md5(PAYLOAD).hexdigest())
+    assert download(ok, tmp_path, wait_s=0).read_bytes() == PAYLOAD
+
+
+def test_truncated_transfer_resumes_with_range(server, tmp_path):
+    remote = _remote(server, "a.bin", PAYLOAD, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    server.drops["/a.bin"] = [3000]
+    assert download(remote, tmp_path, wait_s=0).read_bytes() == PAYLOAD
+    assert server.requests == [("/a.bin", None), ("/a.bin", "bytes=3000-")]
+
+
+def test_failing_server_keeps_partial_and_a_rerun_resumes(server, tmp_path):
+    remote = _remote(server, "a.bin", PAYLOAD, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    server.drops["/a.bin"] = [1000, 1000]
+    with pytest.raises(DownloadError, match=r"2000 bytes kept in .*a\.bin\.part, run again to resume"):
+        download(remote, tmp_path, retries=1, wait_s=0)
+    assert (tmp_path / "a.bin.part").read_bytes() == PAYLOAD[:2000] and not (tmp_path / "a.bin").exists()
+    assert download(remote, tmp_path, wait_s=0).read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/a.bin", "bytes=2000-")
+
+
+def test_corrupt_present_file_is_set_aside_and_fetched_again(server, tmp_path):
+    remote = _remote(server, "a.bin", PAYLOAD, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    (tmp_path / "a.bin").write_bytes(b"not it")
+    bad = hashlib.sha256(b"not it").hexdigest()[:12]
+    assert download(remote, tmp_path, wait_s=0).read_bytes() == PAYLOAD
+    assert (tmp_path / f"a.bin.bad-{bad}").read_bytes() == b"not it"
+
+
+def test_http_error_names_the_url_without_retrying(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"/nothing\.zip: HTTP 404"):
+        download(RemoteFile(f"{server.url}/nothing.zip", "nothing.zip"), tmp_path, wait_s=0)
+    assert len(server.requests) == 1
+
+
+def _download_spec(tmp_path: Path, server: Server, archives: dict[str, bytes], fmt: str, bad: str = ""):
+    files = []
+    for name, data in archives.items():
+        server.files[f"/{name}"] = data
+        digest = "f" * 64 if name == bad else hashlib.sha256(data).hexdigest()
+        files.append({"url": f"{server.url}/{name}", "filename": name, "size": len(data), "sha256": digest})
+    return user_spec(tmp_path, f"tiny-{fmt}", format=fmt, source={"kind": "download", "files": files})
+
+
+def test_end_to_end_ucf101_style_download(server, tmp_path):
+    rar_tool()  # without unar or bsdtar this fails here, saying what to install
+    videos = {"UCF-101/HandstandPushups/v_HandStandPushups_g01_c01.avi": b"v1",
+              "UCF-101/HandstandPushups/v_HandStandPushups_g08_c01.avi": b"v2",
+              "UCF-101/Archery/v_Archery_g01_c01.avi": b"v3"}
+    rar = write_rar(tmp_path / "src.rar", videos).read_bytes()
+    lists = {"ucfTrainTestlist/classInd.txt": b"1 Archery\r\n2 HandstandPushups\r\n",
+             "ucfTrainTestlist/trainlist01.txt": b"HandstandPushups/v_HandStandPushups_g08_c01.avi 2\r\n",
+             "ucfTrainTestlist/testlist01.txt":
+                 b"Archery/v_Archery_g01_c01.avi\r\nHandstandPushups/v_HandStandPushups_g01_c01.avi\r\n"}
+    zip_path = tmp_path / "splits.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for name, data in lists.items():
+            zf.writestr(name, data)
+    spec = _download_spec(tmp_path, server, {"UCF101.rar": rar, "splits.zip": zip_path.read_bytes()}, "ucf101")
+    raw = tmp_path / "raw"
+    parsed = build_split(spec, raw, None)
+    assert parsed.classes == ["Archery", "HandstandPushups"]
+    assert parsed.train == [(str(raw / "UCF101" / "UCF-101/HandstandPushups/v_HandStandPushups_g08_c01.avi"), 1)]
+    assert [(Path(p).name, lab) for p, lab in parsed.val] == [("v_Archery_g01_c01.avi", 0),
+                                                             ("v_HandStandPushups_g01_c01.avi", 1)]
+    assert (raw / "UCF101" / "UCF-101" / "Archery" / "v_Archery_g01_c01.avi").read_bytes() == b"v3"
+    requests = len(server.requests)
+    assert build_split(spec, raw, None) == parsed and len(server.requests) == requests  # all skipped
+
+
+def test_end_to_end_bad_checksum_extracts_nothing(server, tmp_path):
+    zip_path = tmp_path / "splits.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("a/b.txt", "x")
+    spec = _download_spec(tmp_path, server, {"splits.zip": zip_path.read_bytes()}, "ucf101", bad="splits.zip")
+    with pytest.raises(ChecksumError, match="expected f{64}"):
+        build_split(spec, tmp_path / "raw", None)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir())[0].startswith("splits.zip.bad-")
+    assert not (tmp_path / "raw" / "splits").exists()

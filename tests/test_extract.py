@@ -1,0 +1,113 @@
+"""Archive extraction: zip / tar / RAR (unar or bsdtar), nested RARs, markers, file-count check."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from fixtures.rar4 import write_rar
+
+from vmae.data import extract
+from vmae.data.extract import MARKER, ExtractError, archive_members, extract_archive
+
+MEMBERS = {"UCF-101/Archery/v_Archery_g01_c01.avi": b"a" * 300, "UCF-101/Hand (1)!/x;&[y].avi": b"b" * 70}
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.name != MARKER}
+
+
+def test_zip_extracts_beside_archive_with_marker_and_rerun_skips(tmp_path, monkeypatch):
+    archive = _zip(tmp_path / "UCF101.zip", MEMBERS)
+    dest = extract_archive(archive)
+    assert dest == tmp_path / "UCF101" and _files(dest) == MEMBERS
+    assert (dest / MARKER).is_file() and archive.is_file()
+    monkeypatch.setattr(extract, "_unpack", lambda *a: pytest.fail("a finished extraction must be skipped"))
+    assert extract_archive(archive) == dest
+
+
+def test_interrupted_extraction_is_redone(tmp_path):
+    archive = _zip(tmp_path / "data.zip", MEMBERS)
+    partial = tmp_path / ".data.partial"
+    partial.mkdir()
+    (partial / "stale.avi").write_bytes(b"half")
+    dest = extract_archive(archive)
+    assert _files(dest) == MEMBERS and not partial.exists()
+
+
+def test_file_count_mismatch_is_an_error_and_nothing_is_moved_into_place(tmp_path, monkeypatch):
+    archive = _zip(tmp_path / "data.zip", MEMBERS)
+    monkeypatch.setattr(extract, "archive_members", lambda path: [*MEMBERS, "one/more.avi"])
+    with pytest.raises(ExtractError, match=r"data\.zip: 2 files unpacked into .*, expected 3"):
+        extract_archive(archive)
+    assert not (tmp_path / "data").exists()
+
+
+def test_existing_folder_without_marker_is_left_alone(tmp_path):
+    archive = _zip(tmp_path / "data.zip", MEMBERS)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.txt").write_text("user file")
+    with pytest.raises(ExtractError, match=r"data: exists but holds no finished extraction of data\.zip"):
+        extract_archive(archive)
+    assert (tmp_path / "data" / "mine.txt").read_text() == "user file"
+
+
+def test_tar_gz(tmp_path):
+    archive = tmp_path / "shard.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, data in MEMBERS.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    assert _files(extract_archive(archive)) == MEMBERS and (tmp_path / "shard").is_dir()
+
+
+def _rar_tools() -> list[str]:
+    return [tool for tool, needs in (("unar", ("unar", "lsar")), ("bsdtar", ("bsdtar",)))
+            if all(shutil.which(n) for n in needs)]
+
+
+@pytest.mark.parametrize("tool", ["unar", "bsdtar"])
+def test_rar_with_each_tool(tmp_path, monkeypatch, tool):
+    if tool not in _rar_tools():
+        pytest.skip(f"{tool} not installed (apt-get install unar libarchive-tools)")
+    monkeypatch.setattr(extract, "rar_tool", lambda: tool)
+    archive = write_rar(tmp_path / "UCF101.rar", MEMBERS)
+    assert sorted(archive_members(archive)) == sorted(MEMBERS)
+    assert _files(extract_archive(archive)) == MEMBERS
+
+
+@pytest.mark.parametrize("tool", ["unar", "bsdtar"])
+def test_nested_rars_as_hmdb51_ships_them(tmp_path, monkeypatch, tool):
+    if tool not in _rar_tools():
+        pytest.skip(f"{tool} not installed (apt-get install unar libarchive-tools)")
+    monkeypatch.setattr(extract, "rar_tool", lambda: tool)
+    inner = {cls: {f"{cls}/{cls}_video_{i}.avi": bytes([i]) * 50 for i in range(3)} for cls in ("kick", "kick_ball")}
+    packed = {f"{cls}.rar": write_rar(tmp_path / f"{cls}.rar", files).read_bytes() for cls, files in inner.items()}
+    outer = write_rar(tmp_path / "hmdb51_org.rar", packed)
+    dest = extract_archive(outer)
+    videos = {p.name for p in dest.rglob("*.avi")}
+    assert videos == {Path(name).name for files in inner.values() for name in files}
+    assert (dest / "kick_ball" / "kick_ball" / "kick_ball_video_2.avi").read_bytes() == bytes([2]) * 50
+    assert (dest / "kick" / MARKER).is_file() and (dest / "kick.rar").is_file()  # archives are kept
+    monkeypatch.setattr(extract, "_unpack", lambda *a: pytest.fail("finished extractions must be skipped"))
+    extract_archive(outer)
+
+
+def test_rar_without_any_tool_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    archive = write_rar(tmp_path / "x.rar", MEMBERS)
+    with pytest.raises(ExtractError, match="need `unar` or `bsdtar` on PATH.*apt-get install unar"):
+        extract_archive(archive)
