@@ -135,7 +135,7 @@ def test_param_groups_honour_model_no_weight_decay_list():
 def test_config_differences_name_changed_keys_but_ignore_device():
     saved = {"seed": 0, "device": "cpu", "optim": {"epochs": 3, "base_lr": 1.0}}
     now = {"seed": 0, "device": "cuda", "optim": {"epochs": 4, "base_lr": 1.0}}
-    assert config_differences(saved, now) == ["optim.epochs: 3 in the checkpoint, 4 now"]
+    assert config_differences(saved, now) == ["optim.epochs: 3 saved, 4 now"]
 
 
 # --------------------------------------------------------------------------- loop behaviour
@@ -160,7 +160,7 @@ def test_loop_learns_logs_and_rerun_is_noop(tmp_path):
 
 def test_resume_refuses_a_changed_config(tmp_path):
     run_toy(tmp_path, OptimConfig(epochs=1, warmup_epochs=0, batch_size=8, base_lr=0.05))
-    with pytest.raises(ValueError, match=r"optim\.epochs: 1 in the checkpoint, 2 now"):
+    with pytest.raises(ValueError, match=r"optim\.epochs: 1 saved, 2 now"):
         run_toy(tmp_path, OptimConfig(epochs=2, warmup_epochs=0, batch_size=8, base_lr=0.05))
 
 

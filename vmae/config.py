@@ -127,6 +127,8 @@ class PretrainConfig:
 
     def validate(self) -> None:
         _check(0.0 < self.mask_ratio < 1.0, "mask_ratio", self.mask_ratio, "in (0, 1)")
+        _check(self.method == "videomae" or self.data.repeated_sampling == 1, "data.repeated_sampling",
+               self.data.repeated_sampling, "1 with method=mocov3 (its two views are two clips of one visit)")
 
 
 @dataclass
@@ -150,6 +152,9 @@ class FinetuneConfig:
 
     def validate(self) -> None:
         _check(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "in [0, 1)")
+        _check(self.mixup >= 0, "mixup", self.mixup, ">= 0")
+        _check(self.cutmix >= 0, "cutmix", self.cutmix, ">= 0")
+        _check(self.eval_every >= 0, "eval_every", self.eval_every, ">= 0")
 
 
 @dataclass
@@ -167,6 +172,9 @@ class LinprobeConfig:
 
     def validate(self) -> None:
         _check(self.C > 0, "C", self.C, "> 0")
+        _check(self.max_iter >= 1, "max_iter", self.max_iter, ">= 1")
+        _check(self.train_clips >= 1, "train_clips", self.train_clips, ">= 1")
+        _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")
 
 
 # --------------------------------------------------------------------------- machinery

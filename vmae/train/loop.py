@@ -7,7 +7,7 @@ bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JS
 ``<out>/log.jsonl``, and a stop with a clear error on a non-finite loss.
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
-``torch.manual_seed(epoch_seed(seed, epoch, rank))`` (which also restarts the data layer's
+``torch.manual_seed(derive_seed(seed, epoch, rank))`` (which also restarts the data layer's
 per-process generator, seeded from ``torch.initial_seed()``) and a fresh loader from
 ``make_loader(epoch)`` (its sampler and worker seeds set from the same numbers); numpy / python
 states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
@@ -72,9 +72,9 @@ class TrainResult:
     bad_videos: int
 
 
-def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
-    """The seed of one epoch of one process (distinct for every (seed, epoch, rank) in practice)."""
-    return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
+def derive_seed(seed: int, index: int, rank: int = 0) -> int:
+    """The seed of one epoch (or step) ``index`` of process ``rank`` in a run seeded ``seed``."""
+    return (seed * 1_000_003 + index * 1_009 + rank) % 2**63
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -86,7 +86,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
         if isinstance(a, dict) and isinstance(b, dict):
             diffs += config_differences(a, b, f"{dotted}.")
         elif a != b and dotted not in RESUME_FREE_KEYS:
-            diffs.append(f"{dotted}: {a!r} in the checkpoint, {b!r} now")
+            diffs.append(f"{dotted}: {a!r} saved, {b!r} now")
     return diffs
 
 
@@ -162,7 +162,7 @@ def train(
 
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
     for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(epoch_seed(seed, epoch, env.rank))
+        torch.manual_seed(derive_seed(seed, epoch, env.rank))
         loader = make_loader(epoch)
         model.train()
         start = time.perf_counter()

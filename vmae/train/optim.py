@@ -21,11 +21,15 @@ def scaled_lr(base_lr: float, batch_size: int) -> float:
     return base_lr * batch_size / 256
 
 
+# Parameter names (last component) never decayed, whatever their shape: position tables and tokens.
+NO_DECAY = frozenset({"pos_embed", "mask_token", "cls_token"})
+
+
 def no_decay_names(model: nn.Module) -> set[str]:
-    """Parameter names that get no weight decay besides 1-D tensors: the model's own list (timm
-    convention ``model.no_weight_decay()``: position tables, mask / cls tokens)."""
+    """Names that get no weight decay besides 1-D tensors: ``NO_DECAY`` plus the model's own list
+    (timm convention ``model.no_weight_decay()``)."""
     hook = getattr(model, "no_weight_decay", None)
-    return set(hook()) if callable(hook) else set()
+    return set(NO_DECAY) | (set(hook()) if callable(hook) else set())
 
 
 def param_groups(

@@ -1,0 +1,118 @@
+"""What `vmae pretrain | finetune | linprobe` share: arguments, config, start-up, data, metrics.
+
+Arguments: ``--data DIR --out DIR [--train-manifest CSV] [--seed S] [--config YAML] [key=value ...]``
+(+ ``--epochs`` / ``--init`` / ``--method`` where a command has them). The config is built by
+``vmae.config.build_config``: dataclass defaults <- ``--config`` YAML <- flags <- ``key=value``.
+Argparse holds no defaults of its own (flags default to None = "not given").
+
+CPU threads: ``VMAE_THREADS`` (e.g. set by a Snakemake rule from its ``threads``) sets
+``torch.set_num_threads``; unset, torch's own default is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from vmae.config import build_config, to_dict
+from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.manifest import DatasetInfo
+from vmae.runinfo import run_metadata, write_json_atomic
+from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size
+from vmae.train.loop import check_same_config, derive_seed
+
+T = TypeVar("T")
+METRICS_NAME = "metrics.json"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: bool = True, init: bool = False) -> None:
+    """The shared arguments; ``epochs`` / ``init`` add ``--epochs`` / ``--init``."""
+    parser.add_argument("--data", required=True, type=Path, help="prepared dataset folder (train.csv, val.csv, ...)")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoint.pt, metrics.json, log.jsonl)")
+    parser.add_argument("--train-manifest", type=Path, help="training manifest (default: DATA/train.csv), e.g. a subset")
+    parser.add_argument("--seed", type=int, help="run seed (overrides the config)")
+    parser.add_argument("--config", type=Path, help="YAML config (keys of the command's config dataclass)")
+    if epochs:
+        parser.add_argument("--epochs", type=int, help="training epochs (overrides optim.epochs)")
+    if init:
+        parser.add_argument("--init", type=Path, help="checkpoint to initialise the encoder from (default: random)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, dotted keys (optim.base_lr=1e-3)")
+
+
+def load_run_config(cls: type[T], args: argparse.Namespace, **flags: Any) -> T:
+    """The command's config: defaults <- ``--config`` <- ``--seed`` / ``--epochs`` / ``flags`` <- overrides."""
+    epochs = getattr(args, "epochs", None)
+    return build_config(cls, args.config, args.overrides, seed=args.seed, **{"optim.epochs": epochs}, **flags)
+
+
+def train_manifest(args: argparse.Namespace) -> Path:
+    return args.train_manifest or args.data / "train.csv"
+
+
+def start(seed: int, device: str) -> DistEnv:
+    """Threads from ``VMAE_THREADS``, the process group (under torchrun), and the global seeds."""
+    if "VMAE_THREADS" in os.environ:
+        torch.set_num_threads(int(os.environ["VMAE_THREADS"]))
+    env = init_distributed(device)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    return env
+
+
+def finished(out_dir: Path, run_config: dict[str, Any]) -> bool:
+    """True when ``<out>/metrics.json`` exists and was written by this same config (rerun = no-op)."""
+    path = out_dir / METRICS_NAME
+    if not path.exists():
+        return False
+    check_same_config(path, json.loads(path.read_text())["config"], run_config)
+    print(f"{path} exists: the run is complete, nothing to do")
+    return True
+
+
+def write_metrics(out_dir: Path, cfg: Any, seed: int, env: DistEnv, results: dict[str, Any]) -> None:
+    """``<out>/metrics.json`` = run metadata + ``results`` (rank 0 only)."""
+    if env.is_main:
+        write_json_atomic(out_dir / METRICS_NAME, {**run_metadata(to_dict(cfg), seed, env.device), **results})
+        print(json.dumps(results))
+
+
+def train_dataset(args: argparse.Namespace, cfg: Any, clips_per_visit: int) -> ClipDataset:
+    """The training ClipDataset of ``--train-manifest`` (or DATA/train.csv) at the model's clip size."""
+    info = DatasetInfo.load(args.data)
+    return ClipDataset(train_manifest(args), info, cfg.data, cfg.model.num_frames, cfg.model.img_size,
+                       train=True, clips_per_visit=clips_per_visit)
+
+
+def eval_dataset(args: argparse.Namespace, cfg: Any, manifest: Path | None = None, data_cfg: Any = None) -> ClipDataset:
+    """A multi-view evaluation ClipDataset of DATA/val.csv (or ``manifest``)."""
+    info = DatasetInfo.load(args.data)
+    return ClipDataset(manifest or args.data / "val.csv", info, data_cfg or cfg.data, cfg.model.num_frames,
+                       cfg.model.img_size, train=False)
+
+
+def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int
+                  ) -> Callable[[int], DataLoader]:
+    """``make_loader(epoch)`` for the loop: this process's shard in a (seed, epoch) order, full
+    batches of ``global_batch / world_size`` videos, worker seeds from (seed, epoch, rank)."""
+    batch = local_batch_size(global_batch, env)
+    if len(dataset) < global_batch:
+        raise ValueError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
+                         f"(optim.batch_size={global_batch}); lower optim.batch_size")
+    sampler = build_sampler(dataset, env, shuffle=True, seed=seed)
+
+    def make_loader(epoch: int) -> DataLoader:
+        sampler.set_epoch(epoch)
+        return build_loader(dataset, batch, shuffle=False, seed=derive_seed(seed, epoch, env.rank),
+                            num_workers=num_workers, drop_last=True, sampler=sampler)
+
+    return make_loader

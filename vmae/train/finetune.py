@@ -1,0 +1,122 @@
+"""`vmae finetune`: supervised training of encoder + linear head, from a checkpoint or from scratch.
+
+    vmae finetune --data DIR --out DIR [--init CKPT] [--train-manifest CSV] [--epochs N] [--seed S]
+                  [--config YAML] [key=value ...]
+
+Without ``--init`` this is the scratch baseline. Layer-wise lr decay (``optim.layer_decay``), drop
+path (``model.drop_path_rate``), timm ``Mixup`` / CutMix with label smoothing when ``mixup`` or
+``cutmix`` > 0 (else cross-entropy with label smoothing), ``data.repeated_sampling`` clips a visit.
+At the end (and every ``eval_every`` epochs) multi-view testing on DATA/val.csv: softmax averaged
+over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
+``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
+wall_s, clips_per_s, final_loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.data import Mixup
+from timm.loss import SoftTargetCrossEntropy
+from torch import nn
+
+from vmae.config import FinetuneConfig, to_dict
+from vmae.models import build_encoder
+from vmae.models.checkpoints import load_encoder_weights
+from vmae.models.vit import VideoViT, layer_id
+from vmae.train import cli_common
+from vmae.train.distributed import DistEnv, shutdown, wrap_model
+from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
+from vmae.train.loop import StepFn, StepOutput, train
+from vmae.train.optim import param_groups
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli_common.add_run_arguments(parser, init=True)
+
+
+def video_mixup(cfg: FinetuneConfig, num_classes: int) -> Mixup | None:
+    """timm Mixup / CutMix with label smoothing, or None when both alphas are 0."""
+    if cfg.mixup <= 0 and cfg.cutmix <= 0:
+        return None
+    return Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing,
+                 num_classes=num_classes)
+
+
+def mix_clips(mixup: Mixup, video: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply image Mixup / CutMix to clips: video (B, C, T, H, W) is seen as (B, C*T, H, W), so a
+    CutMix box cuts the same region from every frame. -> (mixed video, soft targets (B, K))."""
+    b, c, t, h, w = video.shape
+    mixed, targets = mixup(video.reshape(b, c * t, h, w), labels)
+    return mixed.reshape(b, c, t, h, w), targets
+
+
+def classification_step(net: nn.Module, env: DistEnv, mixup: Mixup | None, label_smoothing: float) -> StepFn:
+    """Batch ``(clips (B, k, C, T, H, W), labels (B,), bad)`` -> cross-entropy over the B*k clips."""
+    criterion = SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def step(batch, step_index: int) -> StepOutput:
+        clips, labels, bad = batch
+        k = clips.shape[1]
+        video = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
+        targets = labels.repeat_interleave(k).to(env.device, non_blocking=True)
+        if mixup is not None:
+            video, targets = mix_clips(mixup, video, targets)
+        loss = criterion(net(video).float(), targets)
+        return StepOutput(loss, clips=video.shape[0], bad=int(bad.sum()))
+
+    return step
+
+
+def evaluate_classifier(model: VideoViT, dataset, env: DistEnv, cfg: FinetuneConfig) -> VideoOutputs:
+    """View-averaged softmax probabilities of every readable validation video."""
+    model.eval()
+    return video_outputs(lambda clips: model(clips).softmax(dim=-1), dataset, env.device,
+                         cfg.optim.batch_size, cfg.data.num_workers)
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = cli_common.load_run_config(FinetuneConfig, args)
+    run_config = to_dict(cfg)
+    out: Path = args.out
+    if cli_common.finished(out, run_config):
+        return 0
+    env = cli_common.start(cfg.seed, cfg.device)
+    train_set = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling)
+    val_set = cli_common.eval_dataset(args, cfg)
+    num_classes = train_set.info.num_classes
+    model = build_encoder(cfg.model, num_classes=num_classes)
+    if args.init:
+        for line in load_encoder_weights(model, args.init):
+            print(line)
+    net = wrap_model(model, env, cfg.compile)
+    groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
+                          layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
+    step = classification_step(net, env, video_mixup(cfg, num_classes), cfg.label_smoothing)
+
+    def periodic_eval(epoch: int) -> dict[str, Any]:
+        if not cfg.eval_every or epoch % cfg.eval_every or epoch == cfg.optim.epochs:
+            return {}
+        result = evaluate_classifier(model, val_set, env, cfg)
+        return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
+
+    make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
+    result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
+                   clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
+                   method="finetune", on_epoch_end=periodic_eval)
+    if env.is_main:
+        predictions = evaluate_classifier(model, val_set, env, cfg)
+        write_predictions(out / "predictions.csv", predictions)
+        cli_common.write_metrics(out, cfg, cfg.seed, env, {
+            **accuracy_metrics(predictions.outputs, predictions.labels), "epochs": result.epochs, "final_loss": result.final_loss,
+            "train_videos": len(train_set), "val_videos": len(val_set), "bad_videos": result.bad_videos,
+            "val_bad_videos": predictions.bad_videos, "init": str(args.init) if args.init else None,
+            "lr": result.lr, "wall_s": result.wall_s, "clips_per_s": result.clips_per_s,
+        })
+    shutdown(env)
+    return 0
+

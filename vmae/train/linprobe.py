@@ -1,0 +1,118 @@
+"""`vmae linprobe`: logistic regression on frozen, mean-pooled encoder features.
+
+    vmae linprobe --data DIR --out DIR [--init CKPT] [--train-manifest CSV] [--seed S]
+                  [--config YAML] [key=value ...]
+
+The encoder comes from ``--init`` or is left at its random initialisation (the scratch reference).
+Features = ``forward_head(pre_logits=True)`` (mean pool -> fc_norm), extracted once and averaged
+over views: ``train_clips`` evenly spaced centre clips a training video, the test views
+(``data.test_clips x data.test_crops``) a validation video; cached in ``<out>/features.npz``.
+Classifier: scikit-learn ``StandardScaler`` + ``LogisticRegression(C, max_iter)``. Writes
+``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
+wall_s, clips_per_s) and ``predictions.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vmae.config import LinprobeConfig, to_dict
+from vmae.data.dataset import ClipDataset
+from vmae.models import build_encoder
+from vmae.models.checkpoints import load_encoder_weights
+from vmae.models.vit import VideoViT
+from vmae.train import cli_common
+from vmae.train.distributed import DistEnv, shutdown
+from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
+
+FEATURES_NAME = "features.npz"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli_common.add_run_arguments(parser, epochs=False, init=True)
+
+
+def fit_probe(features: np.ndarray, labels: np.ndarray, cfg: LinprobeConfig) -> Pipeline:
+    """Standardise features (N, D), then multinomial logistic regression (L2, strength 1/C)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, random_state=cfg.seed))
+    return probe.fit(features, labels)
+
+
+def probe_scores(probe: Pipeline, features: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class probabilities (N, num_classes), zero for classes absent from the probe's training set."""
+    scores = np.zeros((len(features), num_classes))
+    scores[:, probe.classes_] = probe.predict_proba(features)
+    return scores
+
+
+def extract(model: VideoViT, dataset: ClipDataset, env: DistEnv, cfg: LinprobeConfig) -> VideoOutputs:
+    """View-averaged pooled features (N, D) of every readable video of ``dataset``."""
+    return video_outputs(lambda clips: model.forward_head(model.forward_features(clips), pre_logits=True),
+                         dataset, env.device, cfg.batch_size, cfg.data.num_workers)
+
+
+def cached_features(path: Path, key: str, model: VideoViT, train_set: ClipDataset, val_set: ClipDataset,
+                    env: DistEnv, cfg: LinprobeConfig) -> tuple[VideoOutputs, VideoOutputs, float]:
+    """Train and val features from ``path`` if it holds them for ``key`` (the run's config and init),
+    else extracted and saved there. Returns (train, val, extraction seconds; 0 when cached)."""
+    if path.exists():
+        data = np.load(path)
+        if str(data["key"]) == key:
+            parts = [VideoOutputs(list(data[f"{s}_paths"]), data[f"{s}_labels"], data[f"{s}_features"],
+                                  int(data[f"{s}_bad"])) for s in ("train", "val")]
+            print(f"features read from {path}")
+            return parts[0], parts[1], 0.0
+        print(f"{path} holds features of another config or init: extracting again")
+    start = time.perf_counter()
+    train, val = extract(model, train_set, env, cfg), extract(model, val_set, env, cfg)
+    seconds = time.perf_counter() - start
+    arrays = {"key": np.asarray(key)}
+    for split, part in (("train", train), ("val", val)):
+        arrays.update({f"{split}_paths": np.asarray(part.paths), f"{split}_labels": part.labels,
+                       f"{split}_features": part.outputs, f"{split}_bad": np.asarray(part.bad_videos)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return train, val, seconds
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = cli_common.load_run_config(LinprobeConfig, args)
+    out: Path = args.out
+    if cli_common.finished(out, to_dict(cfg)):
+        return 0
+    env = cli_common.start(cfg.seed, cfg.device)
+    if not env.is_main:  # feature extraction and the probe run on one process
+        shutdown(env)
+        return 0
+    train_views = dataclasses.replace(cfg.data, test_clips=cfg.train_clips, test_crops=1)
+    train_set = cli_common.eval_dataset(args, cfg, cli_common.train_manifest(args), train_views)
+    val_set = cli_common.eval_dataset(args, cfg)
+    num_classes = train_set.info.num_classes
+    model = build_encoder(cfg.model).to(env.device).eval()
+    if args.init:
+        for line in load_encoder_weights(model, args.init):
+            print(line)
+    start = time.perf_counter()
+    key = json.dumps({"config": to_dict(cfg), "init": str(args.init), "train": str(train_set.manifest)})
+    train, val, extract_s = cached_features(out / FEATURES_NAME, key, model, train_set, val_set, env, cfg)
+    probe = fit_probe(train.outputs, train.labels, cfg)
+    scores = probe_scores(probe, val.outputs, num_classes)
+    write_predictions(out / "predictions.csv", dataclasses.replace(val, outputs=scores))
+    clips = len(train.paths) * cfg.train_clips + len(val.paths) * cfg.data.test_clips * cfg.data.test_crops
+    cli_common.write_metrics(out, cfg, cfg.seed, env, {
+        **accuracy_metrics(scores, val.labels), "train_videos": len(train_set), "val_videos": len(val_set),
+        "bad_videos": train.bad_videos, "val_bad_videos": val.bad_videos,
+        "init": str(args.init) if args.init else None, "feature_dim": int(train.outputs.shape[1]),
+        "wall_s": time.perf_counter() - start, "clips_per_s": clips / extract_s if extract_s else None,
+    })
+    shutdown(env)
+    return 0

@@ -1,0 +1,90 @@
+"""`vmae pretrain`: self-supervised pretraining, VideoMAE (masked tubelet reconstruction) or MoCo v3.
+
+    vmae pretrain --data DIR --out DIR [--train-manifest CSV] [--method videomae|mocov3]
+                  [--epochs N] [--seed S] [--config YAML] [key=value ...]
+
+Writes ``<out>/checkpoint.pt`` (every epoch; rerunning resumes), ``<out>/log.jsonl`` and
+``<out>/metrics.json`` (method, epochs, final_loss, train_videos, wall_s, clips_per_s, bad_videos).
+Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
+one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
+CPU generator seeded by (seed, step, rank). MoCo v3: the two views are two clips of one visit.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from vmae.config import PretrainConfig, to_dict
+from vmae.models import build_moco, build_videomae
+from vmae.models.mae import mae_loss
+from vmae.models.masking import make_mask
+from vmae.models.moco import cosine_momentum
+from vmae.train import cli_common
+from vmae.train.distributed import DistEnv, shutdown, wrap_model
+from vmae.train.loop import StepFn, StepOutput, derive_seed, train
+from vmae.train.optim import param_groups
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    cli_common.add_run_arguments(parser)
+    parser.add_argument("--method", choices=["videomae", "mocov3"], help="pretraining method (overrides the config)")
+
+
+def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
+    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips."""
+
+    def step(batch, step_index: int) -> StepOutput:
+        clips, _, bad = batch
+        video = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
+        generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
+        mask = make_mask(cfg.masking, video.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
+        pred = net(video, mask)
+        loss = mae_loss(pred, video, mask, cfg.model.patch_size, cfg.model.tubelet_size, cfg.norm_pix_loss)
+        return StepOutput(loss, clips=video.shape[0], bad=int(bad.sum()))
+
+    return step
+
+
+def moco_step(net: torch.nn.Module, env: DistEnv, total_steps: int, base_momentum: float) -> StepFn:
+    """Batch ``(clips (B, 2, C, T, H, W), labels, bad)`` -> symmetric InfoNCE of the two views; the
+    momentum encoder follows ``cosine_momentum(step, total_steps)``."""
+
+    def step(batch, step_index: int) -> StepOutput:
+        clips, _, bad = batch
+        views = clips.to(env.device, non_blocking=True)
+        loss = net(views[:, 0], views[:, 1], cosine_momentum(step_index, total_steps, base_momentum))
+        return StepOutput(loss, clips=2 * views.shape[0], bad=int(bad.sum()))
+
+    return step
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = cli_common.load_run_config(PretrainConfig, args, method=args.method)
+    run_config = to_dict(cfg)
+    out: Path = args.out
+    if cli_common.finished(out, run_config):
+        return 0
+    env = cli_common.start(cfg.seed, cfg.device)
+    videomae = cfg.method == "videomae"
+    dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2)
+    make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
+    model = build_videomae(cfg.model) if videomae else build_moco(cfg)
+    net = wrap_model(model, env, cfg.compile)
+    if videomae:
+        step = videomae_step(net, cfg, env, model.grid)
+        clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
+    else:
+        step = moco_step(net, env, cfg.optim.epochs * len(make_loader(0)), cfg.moco.momentum)
+        clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
+    result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
+                   seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method)
+    cli_common.write_metrics(out, cfg, cfg.seed, env, {
+        "method": cfg.method, "epochs": result.epochs, "final_loss": result.final_loss,
+        "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
+        "clips_per_s": result.clips_per_s, "bad_videos": result.bad_videos,
+    })
+    shutdown(env)
+    return 0
