@@ -38,8 +38,12 @@ def _unnamed(pattern: str) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern)
 
 
-# Wildcard constraints of the workflow's {run} (pretraining) and {init} (evaluation) wildcards.
-PRETRAIN_WILDCARD = _unnamed(PRETRAIN_PATTERN)
+# Wildcard constraints of the workflow's {run} (pretraining) and {init} (evaluation) wildcards:
+# exact, i.e. a masking part for VideoMAE and none for MoCo v3.
+_RUN_BODY = rf"{DATASET_PATTERN}_f{_NUMBER}"
+PRETRAIN_WILDCARD = (
+    rf"(?:videomae_{_RUN_BODY}_(?:{'|'.join(MASKINGS)}){_NUMBER}|mocov3_{_RUN_BODY})_s[0-9]+"
+)
 INIT_WILDCARD = f"(?:{PRETRAIN_WILDCARD}|{_unnamed(SCRATCH_PATTERN)})"
 
 _PRETRAIN_RE = re.compile(rf"^{PRETRAIN_PATTERN}$")
