@@ -50,16 +50,21 @@ def test_fixed_offsets_cover_corners_centre_and_grid():
     assert {(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)} <= set(offsets)
 
 
-def test_multiscale_crop_output_is_float_in_range():
-    out = multiscale_crop(clip_uint8(), 32, SCALES, np.random.default_rng(0))
-    assert out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
-    assert 0.0 <= out.min() and out.max() <= 255.0
+def test_multiscale_crop_output_is_a_resized_uint8_window():
+    clip = clip_uint8()
+    rng = np.random.default_rng(0)
+    out = multiscale_crop(clip, 32, SCALES, rng)
+    assert out.shape == (4, 3, 32, 32) and out.dtype == torch.uint8
+    box = multiscale_crop_box(48, 64, 32, SCALES, np.random.default_rng(0))  # the same draw
+    window = clip[:, box.top:box.top + box.height, box.left:box.left + box.width].permute(0, 3, 1, 2).float()
+    expected = torch.nn.functional.interpolate(window, size=(32, 32), mode="bilinear", align_corners=False)
+    assert (out.float() - expected).abs().max() <= 1.0  # uint8 kernel: at most one grey level off
 
 
 def test_full_crop_of_right_size_is_the_clip_itself():
     clip = clip_uint8(h=32, w=32)
     out = multiscale_crop(clip, 32, (1.0,), np.random.default_rng(0))
-    torch.testing.assert_close(out, clip.permute(0, 3, 1, 2).float())
+    torch.testing.assert_close(out, clip.permute(0, 3, 1, 2))
 
 
 def test_random_hflip_reports_and_flips_width():
@@ -74,8 +79,8 @@ def test_random_hflip_reports_and_flips_width():
 
 
 def test_normalize_layout_and_values():
-    x = torch.full((2, 4, 3, 8, 8), 255.0)  # (k, T, 3, H, W)
-    x[:, :, 1] = 0.0
+    x = torch.full((2, 4, 3, 8, 8), 255, dtype=torch.uint8)  # (k, T, 3, H, W)
+    x[:, :, 1] = 0
     out = normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     assert out.shape == (2, 3, 4, 8, 8) and out.dtype == torch.float32
     assert out[:, 0].unique().tolist() == pytest.approx([2.0])  # (1 - .5) / .25
@@ -102,9 +107,17 @@ def test_three_crops_run_along_the_long_side():
 
 
 def test_eval_views_shape_and_order():
-    clips = torch.stack([clip_uint8(seed=0), clip_uint8(seed=1)])  # (2, T, 48, 64, 3)
-    views = eval_views(clips, 32, 3)
-    assert views.shape == (6, 4, 3, 32, 32)
-    resized = short_side_resize(clips[1], 32)  # (T, 3, 32, 43)
-    torch.testing.assert_close(views[3], resized[..., :32])  # clip 1, left crop
-    torch.testing.assert_close(views[4], spatial_crops(resized, 32, 1)[0])  # clip 1, centre
+    frames = clip_uint8(t=6, h=48, w=64)
+    positions = torch.tensor([[0, 1, 2, 3], [2, 3, 4, 5]])
+    views = eval_views(frames, positions, 32, 3)
+    assert views.shape == (6, 4, 3, 32, 32) and views.dtype == torch.uint8
+    resized = short_side_resize(frames, 32)  # (6, 3, 32, 43)
+    torch.testing.assert_close(views[3], resized[2:6, ..., :32])  # clip 1, left crop
+    torch.testing.assert_close(views[4], spatial_crops(resized, 32, 1)[0][2:6])  # clip 1, centre
+
+
+def test_crop_gathers_clip_frames_after_cropping():
+    frames = clip_uint8(t=6, h=32, w=32)
+    index = torch.tensor([5, 0, 0])
+    out = multiscale_crop(frames, 32, (1.0,), np.random.default_rng(0), index)
+    torch.testing.assert_close(out, frames[index].permute(0, 3, 1, 2))

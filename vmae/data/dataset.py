@@ -96,16 +96,19 @@ class ClipDataset(Dataset):
             return self.cache.open(path)
         return readers.open_reader(path, self.cfg.reader)
 
-    def decode_clips(self, path: str, num_clips: int) -> torch.Tensor:
-        """Decode ``num_clips`` clips of ``path`` in one read: -> uint8 (num_clips, T, H, W, 3)."""
+    def decode_clips(self, path: str, num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode the frames of ``num_clips`` clips of ``path`` in one read.
+
+        Returns ``(frames uint8 (F, H, W, 3), positions int64 (num_clips, T))``: the sorted union
+        of the clips' frames, and clip j = ``frames[positions[j]]``.
+        """
         reader = self.open_video(path)
         clips = sample_clips(
             self.info.sampling_mode, reader.num_frames, self.num_frames, self.stride, num_clips,
             train=self.train, rng=self.rng() if self.train else None,
         )
         frames, positions = union_indices(clips)
-        decoded = torch.from_numpy(reader.get(frames))  # (F, H, W, 3)
-        return decoded[torch.from_numpy(np.stack(positions))]
+        return torch.from_numpy(reader.get(frames)), torch.from_numpy(np.stack(positions))
 
     def _report_bad(self, err: readers.VideoReadError) -> None:
         if err.path not in self._reported:
@@ -122,25 +125,26 @@ class ClipDataset(Dataset):
         for bad in range(attempts):
             path, label = self.items[(index + bad) % len(self.items)]
             try:
-                clips = self.decode_clips(path, self.clips_per_visit)
+                frames, positions = self.decode_clips(path, self.clips_per_visit)
             except readers.VideoReadError as err:
                 self._report_bad(err)
                 continue
-            views, label = self._augment(clips, label)
+            views, label = self._augment(frames, positions, label)
             return views, label, bad
         raise RuntimeError(
             f"{self.manifest}: {attempts} videos in a row from row {index} ({self.items[index][0]}) "
             "are unreadable: expected decodable video files (see the warnings above)"
         )
 
-    def _augment(self, clips: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
-        """uint8 (k, T, H, W, 3) -> float32 (k, C, T, S, S) and the label after any flip.
+    def _augment(self, frames: torch.Tensor, positions: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
+        """Clips ``frames[positions[j]]`` -> float32 (k, C, T, S, S), and the label after any flip.
 
         With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
         together so that every clip keeps the same label; otherwise each clip flips on its own.
         """
         rng = self.rng()
-        views = torch.stack([multiscale_crop(c, self.img_size, self.cfg.scales, rng) for c in clips])
+        views = torch.stack([multiscale_crop(frames, self.img_size, self.cfg.scales, rng, index)
+                             for index in positions])  # uint8 (k, T, 3, S, S)
         if self.flip:
             target = self.info.flip_label_map[label]
             if target != label:
@@ -153,11 +157,11 @@ class ClipDataset(Dataset):
     def _eval_item(self, index: int) -> tuple[torch.Tensor, int, bool]:
         path, label = self.items[index]
         try:
-            clips = self.decode_clips(path, self.cfg.test_clips)
+            frames, positions = self.decode_clips(path, self.cfg.test_clips)
         except readers.VideoReadError as err:
             self._report_bad(err)
             return torch.empty(0), label, False
-        views = eval_views(clips, self.img_size, self.cfg.test_crops)
+        views = eval_views(frames, positions, self.img_size, self.cfg.test_crops)
         return normalize(views, self.cfg.mean, self.cfg.std), label, True
 
 
