@@ -157,3 +157,13 @@ def test_export_list(tmp_path, tiny_dataset):
     assert lines[0] == f"{tiny_dataset / 'videos' / 'val' / 'move_right' / 'move_right_0000.avi'} 0"
     assert lines[-1].endswith("disappear_0000.avi 9")
     assert len((tmp_path / "train.csv").read_text().splitlines()) == 20
+
+
+def test_export_list_refuses_paths_with_spaces(tmp_path):
+    from vmae.data.export import export_list
+    from vmae.data.manifest import write_manifest
+
+    write_manifest(tmp_path / "train.csv", [(str(tmp_path / "curling hair" / "a.mp4"), 0)])
+    write_manifest(tmp_path / "val.csv", [])
+    with pytest.raises(ValueError, match="train.csv: path .*curling hair.* contains whitespace"):
+        export_list(tmp_path, tmp_path / "lists")

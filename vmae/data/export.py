@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vmae.data.formats.generic import write_videomae_list
 from vmae.data.manifest import read_manifest
 
 SPLITS = ("train", "val")
@@ -30,7 +31,7 @@ def export_list(data_dir: str | Path, out_dir: str | Path) -> dict[str, int]:
             if any(ch.isspace() for ch in path):
                 raise ValueError(f"{manifest}: path {path!r} contains whitespace: expected none in the "
                                  "space-delimited VideoMAE list format")
-        (out_dir / f"{split}.csv").write_text("".join(f"{path} {label}\n" for path, label in rows))
+        write_videomae_list(out_dir / f"{split}.csv", rows)
         counts[split] = len(rows)
     return counts
 
