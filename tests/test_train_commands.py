@@ -1,0 +1,124 @@
+"""The `vmae pretrain | finetune | linprobe | reconstruct` commands end to end on the tiny dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+
+from vmae.cli import main as vmae
+from vmae.config import ConfigError
+from vmae.train.checkpoint import load_checkpoint
+
+TINY = ["--epochs", "1", "optim.batch_size=10", "optim.warmup_epochs=0", "data.num_workers=0",
+        "model.num_frames=8", "data.test_clips=1"]
+RUN_KEYS = {"config", "seed", "versions", "git_commit", "device", "host", "wall_s", "clips_per_s"}
+EVAL_KEYS = RUN_KEYS | {"top1", "top5", "train_videos", "val_videos", "bad_videos", "val_bad_videos", "init"}
+
+
+def _metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def videomae_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pretrain") / "videomae"
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--seed", "3", *TINY]) == 0
+    return out
+
+
+def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path):
+    metrics = _metrics(videomae_run)
+    assert RUN_KEYS | {"method", "epochs", "final_loss", "train_videos", "bad_videos"} <= metrics.keys()
+    assert metrics["method"] == "videomae" and metrics["epochs"] == 1 and metrics["train_videos"] == 20
+    assert metrics["seed"] == 3 and metrics["config"]["model"]["num_frames"] == 8
+    assert metrics["bad_videos"] == 0 and 0 < metrics["final_loss"] < 10 and metrics["clips_per_s"] > 0
+    log = [json.loads(ln) for ln in (videomae_run / "log.jsonl").read_text().splitlines()]
+    assert [(ln["epoch"], ln["step"]) for ln in log] == [(1, 2)]  # 20 videos / batch 10
+    ckpt = load_checkpoint(videomae_run / "checkpoint.pt")
+    assert ckpt["method"] == "videomae" and ckpt["epoch"] == 1
+    assert any(k.startswith("decoder.") for k in ckpt["model"])
+
+
+def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path):
+    before = {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()}
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()} == before
+
+
+def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path):
+    out = tmp_path / "moco"
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--method", "mocov3", *TINY,
+                 "moco.hidden_dim=64", "moco.proj_dim=32"]) == 0
+    metrics = _metrics(out)
+    assert metrics["method"] == "mocov3" and metrics["config"]["method"] == "mocov3"
+    assert np.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
+    assert any(k.startswith("momentum_encoder.") for k in load_checkpoint(out / "checkpoint.pt")["model"])
+
+
+@pytest.mark.parametrize("with_init", [False, True])
+def test_finetune_scratch_and_from_pretraining(with_init: bool, videomae_run: Path, tiny_dataset: Path,
+                                               tmp_path: Path, capsys):
+    out = tmp_path / "ft"
+    init = ["--init", str(videomae_run / "checkpoint.pt")] if with_init else []
+    assert vmae(["finetune", "--data", str(tiny_dataset), "--out", str(out), *init, *TINY,
+                 "mixup=0.8", "cutmix=1.0"]) == 0
+    metrics = _metrics(out)
+    assert EVAL_KEYS <= metrics.keys()
+    assert metrics["init"] == (str(videomae_run / "checkpoint.pt") if with_init else None)
+    assert (metrics["train_videos"], metrics["val_videos"], metrics["val_bad_videos"]) == (20, 10, 0)
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
+    predictions = (out / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "path,label,pred,prob" and len(predictions) == 11
+    # top-1 agrees with the predictions file
+    rows = [line.split(",") for line in predictions[1:]]
+    assert metrics["top1"] == pytest.approx(100 * np.mean([r[1] == r[2] for r in rows]))
+    if with_init:
+        log = capsys.readouterr().out
+        assert "VideoMAE encoder" in log and "loaded 50 tensors" in log  # patch embed 2 + 4 blocks x 12
+        assert "kept freshly initialised: ['fc_norm.bias', 'fc_norm.weight', 'head.bias', 'head.weight']" in log
+
+
+def test_linprobe_random_and_pretrained_encoder(videomae_run: Path, tiny_dataset: Path, tmp_path: Path):
+    for name, init in (("random", []), ("mae", ["--init", str(videomae_run / "checkpoint.pt")])):
+        out = tmp_path / name
+        assert vmae(["linprobe", "--data", str(tiny_dataset), "--out", str(out), *init, "data.num_workers=0",
+                     "model.num_frames=8", "data.test_clips=1", "train_clips=1"]) == 0
+        metrics = _metrics(out)
+        assert EVAL_KEYS <= metrics.keys() and metrics["feature_dim"] == 128
+        assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
+        features = np.load(out / "features.npz")
+        assert features["train_features"].shape == (20, 128) and features["val_features"].shape == (10, 128)
+
+
+def test_reconstruct_draws_three_rows_a_clip(videomae_run: Path, tiny_dataset: Path, tmp_path: Path):
+    png = tmp_path / "recon.png"
+    assert vmae(["reconstruct", "--init", str(videomae_run / "checkpoint.pt"), "--data", str(tiny_dataset),
+                 "--out", str(png), "--num", "2", "--mask-ratio", "0.75", "--masking", "random"]) == 0
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > image.shape[1]  # 6 rows of 4 frames
+    assert image.std() > 0.05
+
+
+def test_config_errors_reach_the_command_line(tiny_dataset: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"unknown key 'optim\.lr'"):
+        vmae(["finetune", "--data", str(tiny_dataset), "--out", str(tmp_path), "optim.lr=1"])
+    with pytest.raises(ConfigError, match=r"data\.repeated_sampling=2: expected 1 with method=mocov3"):
+        vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), "--method", "mocov3",
+              "data.repeated_sampling=2"])
+    with pytest.raises(ValueError, match="20 training videos, fewer than one batch"):
+        vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), *TINY, "optim.batch_size=32"])
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_repeated_sampling_puts_all_clips_in_the_batch(tiny_dataset: Path, tmp_path: Path):
+    out = tmp_path / "rs"
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), *TINY, "data.repeated_sampling=2"]) == 0
+    log = json.loads((out / "log.jsonl").read_text())
+    assert log["step"] == 2
+    assert _metrics(out)["lr"] == pytest.approx(1.5e-4 * 20 / 256)  # 10 videos x 2 clips a step
+    assert torch.isfinite(torch.tensor(log["loss"]))
