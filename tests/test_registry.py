@@ -44,7 +44,8 @@ def test_shipped_specs_load():
     assert clutter.source["generator"]["train_per_class"] == 60
     assert clutter.source["generator"]["noise"] == pytest.approx(0.02)
     for spec in (clean, clutter):
-        assert (spec.format, spec.sampling_mode, spec.frame_stride, spec.frames_per_clip) == ("synthetic", "dense", 2, 16)
+        assert (spec.format, spec.sampling_mode, spec.frame_stride, spec.frames_per_clip) == (
+            "synthetic", "dense", 2, 16)
         assert spec.num_classes == len(CLASS_NAMES) == 10
         assert spec.flip_allowed and spec.flip_label_map["rotate_cw"] == "rotate_ccw"
         assert spec.description

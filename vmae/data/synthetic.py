@@ -147,7 +147,8 @@ def _appearance(rng: np.random.Generator, clutter: bool, size: int, relative_siz
     half = rng.uniform(0.12, 0.2) * size * relative_size
     aspect = rng.uniform(1.6, 2.4)
     colour = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.7, 1.0))
-    texture = (rng.uniform(0.25, 0.4), *rng.uniform(0.8, 1.6, size=2).tolist(), *rng.uniform(0, 2 * np.pi, size=2).tolist())
+    frequencies, phases = rng.uniform(0.8, 1.6, size=2).tolist(), rng.uniform(0, 2 * np.pi, size=2).tolist()
+    texture = (rng.uniform(0.25, 0.4), *frequencies, *phases)
     return Appearance(
         shape=SHAPES[rng.integers(len(SHAPES))],
         half_width=half,
