@@ -103,3 +103,8 @@ def test_yaml_with_missing_or_wrong_field_is_named(tmp_path):
         load_spec(tmp_path / "mine.yaml")
     with pytest.raises(DatasetSpecError, match=r"format: 'folders': expected one of"):
         user_spec(tmp_path, "mine", format="folders")
+
+
+def test_no_raw_folder_says_to_pass_raw(tmp_path):
+    with pytest.raises(ValueError, match=r"mine: no raw folder given: expected --raw DIR"):
+        build_split(user_spec(tmp_path, "mine"), None, None)

@@ -60,6 +60,8 @@ def check_expected(spec: DatasetSpec, raw_dir: Path) -> None:
     (``a|b`` accepts either name); otherwise ``MissingFilesError`` naming each missing file and
     repeating ``source.instructions``."""
     expected = spec.source.get("expected", [])
+    if not expected:
+        return
     index = FileIndex(raw_dir) if raw_dir.is_dir() else None
     missing = [names for names in expected
                if index is None or index.find_first(names.split("|")) is None]

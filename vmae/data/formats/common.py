@@ -61,8 +61,8 @@ class MissingFilesError(FileNotFoundError):
 def need_dir(raw_dir: str | Path | None, dataset: str) -> Path:
     """``raw_dir`` as a Path, or an error saying that this dataset needs ``--raw``."""
     if raw_dir is None:
-        raise MissingFilesError("(no --raw)", [f"the raw files of {dataset}"], "folder",
-                                "Pass --raw DIR: the folder holding (or receiving) the dataset's files.")
+        raise ValueError(f"{dataset}: no raw folder given: expected --raw DIR, the folder that holds "
+                         "(or, for downloads, receives) the dataset's files")
     return Path(raw_dir)
 
 
