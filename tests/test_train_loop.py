@@ -207,6 +207,13 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     assert json.loads(log_two[-1])["loss"] == pytest.approx(json.loads(log_one[-1])["loss"], rel=1e-4)
 
 
+def test_warmup_longer_than_the_run_is_warned(tmp_path, capsys):
+    run_toy(tmp_path, OptimConfig(epochs=1, warmup_epochs=2, batch_size=8, base_lr=5.0), augment=False)
+    assert "warning: optim.warmup_epochs=2 > optim.epochs=1" in capsys.readouterr().out
+    last = json.loads((tmp_path / "log.jsonl").read_text())
+    assert last["lr"] == pytest.approx(5.0 * 8 / 256 * 3 / 8)  # step 3 of an 8-step warm-up
+
+
 def test_local_batch_must_divide():
     with pytest.raises(ValueError, match="batch_size=9 .* world size 2"):
         local_batch_size(9, DistEnv(rank=0, world_size=2))

@@ -146,6 +146,9 @@ def train(
     if env.is_main:
         print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {peak_lr:.3g}; "
               f"{steps_per_epoch} steps/epoch, {warmup_steps} warm-up of {total_steps} steps", flush=True)
+        if warmup_steps > total_steps:
+            print(f"warning: optim.warmup_epochs={cfg.warmup_epochs:g} > optim.epochs={cfg.epochs}: "
+                  "the lr never reaches its peak", flush=True)
 
     step, start_epoch = 0, 0
     totals = {"wall_s": 0.0, "clips": 0, "bad_videos": 0, "final_loss": math.nan}
