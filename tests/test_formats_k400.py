@@ -44,7 +44,8 @@ def test_other_container_is_found(tmp_path):
 
 def test_malformed_row_and_unknown_val_label(tmp_path):
     header = "label,youtube_id,time_start,time_end,split,is_cc\n"
-    (tmp_path / "kinetics-400_train.csv").write_text(header + '"curling hair",abc,1,11,train,0\nzumba,def,x,9,train,0\n')
+    rows = '"curling hair",abc,1,11,train,0\nzumba,def,x,9,train,0\n'
+    (tmp_path / "kinetics-400_train.csv").write_text(header + rows)
     (tmp_path / "kinetics-400_val.csv").write_text(header)
     with pytest.raises(FormatError, match=r"kinetics-400_train\.csv:3: 'zumba,def,x,9,train,0'"):
         build_split(offline_spec("k400", num_classes=1), tmp_path, None)

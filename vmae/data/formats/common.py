@@ -20,8 +20,9 @@ class ParsedDataset:
     train, val: (absolute video path, 0-based label) pairs; classes: names in the dataset's official
     order (label i = classes[i]); missing: videos the annotations list but the raw folder lacks, as
     the annotations name them (e.g. ``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``,
-    ``0wR5jVB-WPk_000417_000427.mp4``); they are left out of train/val. Kinetics-400 always tolerates them; other formats raise
-    ``MissingFilesError`` unless ``format_options.allow_missing`` is true.
+    ``0wR5jVB-WPk_000417_000427.mp4``); they are left out of train/val. Kinetics-400 always
+    tolerates them; other formats raise ``MissingFilesError`` unless ``format_options.allow_missing``
+    is true.
     """
 
     train: list[tuple[str, int]]
