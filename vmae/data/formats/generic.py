@@ -123,8 +123,7 @@ def read_csv_rows(path: Path) -> list[CsvRow]:
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["path", "label"] or len(header) > 3 or (
-                len(header) == 3 and header[2].strip() != "split"):
+        if [h.strip() for h in header or []] not in (["path", "label"], ["path", "label", "split"]):
             raise FormatError.at(path, 1, ",".join(header or []), "the header 'path,label' or 'path,label,split'")
         for fields in reader:
             content = ",".join(fields)
