@@ -62,11 +62,18 @@ def mae_targets(
     std + 1e-6 (the official ``var(unbiased=True).sqrt() + 1e-6``, not MAE's ``sqrt(var + 1e-6)``);
     otherwise the input pixels as given (already mean/std normalised by the data layer).
     """
+    return targets_at(video, split_mask(mask)[1], patch_size, tubelet_size, norm_pix)
+
+
+def targets_at(
+    video: torch.Tensor, masked_idx: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
+) -> torch.Tensor:
+    """``mae_targets`` from masked token indices (B, N_masked) already on the video's device (no sync)."""
     patches = patchify(video, patch_size, tubelet_size)
     if norm_pix:
         pixels, mean, scale = _patch_stats(patches, video.shape[1])
         patches = ((pixels - mean) / scale).flatten(2)
-    return _gather_tokens(patches, split_mask(mask)[1])
+    return _gather_tokens(patches, masked_idx)
 
 
 def mae_loss(
