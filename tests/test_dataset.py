@@ -12,7 +12,7 @@ import torch
 from test_readers import bad_files
 from vmae.bench.loader import moving_frames
 from vmae.config import DataConfig
-from vmae.data import readers
+from vmae.data import readers, transforms
 from vmae.data.dataset import ClipDataset, build_loader, collate_eval
 from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.data.writer import write_video
@@ -55,6 +55,20 @@ def test_train_item_shapes_and_values(folder):
     assert clips.shape == (3, 3, T, SIZE, SIZE) and clips.dtype == torch.float32
     assert label == 2 and bad == 0
     assert -2.2 < clips.min() < clips.max() < 2.7  # (0..1 - mean) / std
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_uint8_output_normalises_to_the_float_output(folder, train):
+    def item(normalize: bool):
+        torch.manual_seed(3)
+        ds = ClipDataset(folder / "train.csv", INFO, DataConfig(), num_frames=T, img_size=SIZE, train=train,
+                         clips_per_visit=2, normalize=normalize)
+        return ds[0]
+
+    floats, raw = item(True), item(False)
+    assert raw[0].dtype == torch.uint8 and raw[0].shape == floats[0].shape and raw[1] == floats[1]
+    cfg = DataConfig()
+    torch.testing.assert_close(transforms.normalize(raw[0], cfg.mean, cfg.std), floats[0])
 
 
 def test_k_clips_come_from_one_decode(folder, monkeypatch):

@@ -15,6 +15,7 @@ from vmae.data.transforms import (
     random_hflip,
     short_side_resize,
     spatial_crops,
+    to_model_layout,
 )
 
 SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -78,14 +79,19 @@ def test_random_hflip_reports_and_flips_width():
     assert random_hflip(x, rng, p=0.0)[1] is False and random_hflip(x, rng, p=1.0)[1] is True
 
 
-def test_normalize_layout_and_values():
+def test_model_layout_then_normalize():
     x = torch.full((2, 4, 3, 8, 8), 255, dtype=torch.uint8)  # (k, T, 3, H, W)
     x[:, :, 1] = 0
-    out = normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    x[0, 1, 2, 5, 6] = 51
+    clips = to_model_layout(x)
+    assert clips.shape == (2, 3, 4, 8, 8) and clips.dtype == torch.uint8 and clips.is_contiguous()
+    assert clips[0, 2, 1, 5, 6] == 51
+    out = normalize(clips, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     assert out.shape == (2, 3, 4, 8, 8) and out.dtype == torch.float32
     assert out[:, 0].unique().tolist() == pytest.approx([2.0])  # (1 - .5) / .25
     assert out[:, 1].unique().tolist() == pytest.approx([-1.0])  # (0 - .5) / .5
-    assert out[:, 2].unique().tolist() == pytest.approx([0.5])
+    assert out[0, 2, 1, 5, 6].item() == pytest.approx(-0.3)  # (.2 - .5) / 1
+    assert out[1, 2].unique().tolist() == pytest.approx([0.5])
 
 
 def test_short_side_resize_keeps_aspect():

@@ -50,9 +50,9 @@ def shrink_short_side(frames: np.ndarray, size: int) -> np.ndarray:
         return frames
     scale = size / min(h, w)
     new_hw = (size, round(w * scale)) if h <= w else (round(h * scale), size)
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # channels-last view: torch's uint8 kernel
     x = F.interpolate(x, size=new_hw, mode="bilinear", align_corners=False, antialias=True)
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return x.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 class CachedReader:

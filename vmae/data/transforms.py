@@ -4,11 +4,12 @@ Training: multi-scale crop as the official ``GroupMultiScaleCrop`` (crop width a
 chosen from ``scales`` x short side, at most ``max_distort`` scale steps apart, at one of 13 fixed
 positions), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip.
 Test: short-side resize to ``img_size``, then 1 (centre) or 3 (start/centre/end along the long side)
-square crops. ``normalize`` turns 0..255 floats into mean/std-normalised ``(C, T, H, W)``.
+square crops. ``normalize`` turns uint8 ``(C, T, H, W)`` clips into mean/std-normalised floats.
 
 Layouts: frames ``uint8 (T, H, W, 3)`` in; ``uint8 (T, 3, H, W)`` views between steps (what
 ``torch.nn.functional.interpolate`` wants, channels-last in memory, resized by torch's uint8
-kernel); ``float32 (..., 3, T, H, W)`` only out of ``normalize``, the last step.
+kernel); ``to_model_layout`` -> uint8 ``(..., 3, T, H, W)``; ``float32`` only out of ``normalize``,
+the last step (in the worker, or batched on the GPU).
 """
 
 from __future__ import annotations
@@ -152,14 +153,20 @@ def eval_views(frames: torch.Tensor, positions: torch.Tensor, img_size: int, num
     return views.reshape(n * num_crops, t, 3, img_size, img_size)
 
 
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (..., T, 3, H, W) -> float32 (..., 3, T, H, W) = ``(x / 255 - mean) / std``.
+def to_model_layout(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., T, 3, H, W) -> contiguous uint8 (..., 3, T, H, W), the model's clip layout.
 
-    One conversion into the output layout, then two in-place passes.
+    The channel de-interleave is done on bytes, 4x less memory traffic than on floats.
     """
-    scale = 1.0 / (torch.tensor(std, dtype=torch.float32) * 255.0)
-    bias = -torch.tensor(mean, dtype=torch.float32) * 255.0 * scale
-    source = x.movedim(-3, -4)
-    out = torch.empty(source.shape, dtype=torch.float32)
-    out.copy_(source)
-    return out.mul_(scale.view(3, 1, 1, 1)).add_(bias.view(3, 1, 1, 1))
+    return x.movedim(-3, -4).contiguous()
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (..., 3, T, H, W) -> float32 ``(x / 255 - mean) / std``, on ``x``'s device.
+
+    Works per clip in a worker or on a whole batch ``(B, k, 3, T, H, W)`` on the GPU.
+    """
+    std_t = torch.tensor(std, dtype=torch.float32, device=x.device) * 255.0
+    scale = (1.0 / std_t).view(3, 1, 1, 1)
+    bias = (-torch.tensor(mean, dtype=torch.float32, device=x.device) * 255.0).view(3, 1, 1, 1) * scale
+    return x.float().mul_(scale).add_(bias)
