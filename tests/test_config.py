@@ -59,6 +59,7 @@ def test_command_defaults_differ_where_the_recipes_do():
         (LinprobeConfig, ["C=0"], r"C=0\.0: expected > 0"),
         (LinprobeConfig, ["optim.epochs=3"], r"unknown key 'optim'"),
         (FinetuneConfig, ["data.test_crops=2"], r"data\.test_crops=2: expected 1 or 3"),
+        (FinetuneConfig, ["mixup=0.8", "optim.batch_size=7"], r"optim\.batch_size=7: expected an even clip count"),
     ],
 )
 def test_errors_name_the_key(cls, overrides, message):

@@ -154,6 +154,9 @@ class FinetuneConfig:
         _check(self.mixup >= 0, "mixup", self.mixup, ">= 0")
         _check(self.cutmix >= 0, "cutmix", self.cutmix, ">= 0")
         _check(self.eval_every >= 0, "eval_every", self.eval_every, ">= 0")
+        clips = self.optim.batch_size * self.data.repeated_sampling
+        _check(self.mixup == self.cutmix == 0 or clips % 2 == 0, "optim.batch_size", self.optim.batch_size,
+               f"an even clip count a step with mixup/cutmix (x data.repeated_sampling={self.data.repeated_sampling})")
 
 
 @dataclass

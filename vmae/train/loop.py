@@ -170,7 +170,7 @@ def train(
         model.train()
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=env.device)
-        first_bad = torch.full((), float(total_steps), device=env.device)  # first non-finite step
+        first_bad = torch.full((), total_steps, dtype=torch.long, device=env.device)  # first non-finite step
         clips = bad = 0
         lr = peak_lr
         progress = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
