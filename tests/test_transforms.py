@@ -9,10 +9,10 @@ import torch
 from vmae.data.transforms import (
     eval_views,
     fixed_crop_offsets,
+    flip_decisions,
     multiscale_crop,
     multiscale_crop_box,
     normalize,
-    random_hflip,
     short_side_resize,
     spatial_crops,
     to_model_layout,
@@ -68,15 +68,14 @@ def test_full_crop_of_right_size_is_the_clip_itself():
     torch.testing.assert_close(out, clip.permute(0, 3, 1, 2))
 
 
-def test_random_hflip_reports_and_flips_width():
-    x = torch.arange(12.0).reshape(1, 3, 4)
+def test_flip_decisions_independent_or_together():
     rng = np.random.default_rng(0)
-    results = [random_hflip(x, rng) for _ in range(50)]
-    flips = [f for _, f in results]
-    assert 10 < sum(flips) < 40
-    for y, flipped in results:
-        torch.testing.assert_close(y, x.flip(-1) if flipped else x)
-    assert random_hflip(x, rng, p=0.0)[1] is False and random_hflip(x, rng, p=1.0)[1] is True
+    single = flip_decisions(400, rng)
+    assert single.dtype == bool and 150 < single.sum() < 250
+    together = [flip_decisions(3, rng, together=True) for _ in range(50)]
+    assert all(len(set(d.tolist())) == 1 for d in together)
+    assert 10 < sum(d[0] for d in together) < 40
+    assert not flip_decisions(5, rng, p=0.0).any() and flip_decisions(5, rng, p=1.0).all()
 
 
 def test_model_layout_then_normalize():

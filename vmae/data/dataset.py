@@ -28,7 +28,7 @@ from vmae.data import readers
 from vmae.data.frame_cache import FrameCache
 from vmae.data.manifest import DatasetInfo, read_manifest
 from vmae.data.sampling import sample_clips, union_indices
-from vmae.data.transforms import eval_views, multiscale_crop, normalize, random_hflip, to_model_layout
+from vmae.data.transforms import eval_views, flip_decisions, multiscale_crop, normalize, to_model_layout
 
 log = logging.getLogger(__name__)
 
@@ -146,24 +146,22 @@ class ClipDataset(Dataset):
 
         With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
         together so that every clip keeps the same label; otherwise each clip flips on its own.
+        Each clip is cropped, resized, flipped and written in the model layout with one copy.
         """
         rng = self.rng()
+        k = len(positions)
         swap = self.flip and self.info.flip_label_map[label] != label
-        views = []
-        for index in positions:
-            clip = multiscale_crop(frames, self.img_size, self.cfg.scales, rng, index)  # uint8 (T, 3, S, S)
-            if self.flip and not swap:
-                clip, _ = random_hflip(clip, rng)
-            views.append(clip)
-        stacked = torch.stack(views)
-        if swap:
-            stacked, flipped = random_hflip(stacked, rng)
-            label = self.info.flip_label_map[label] if flipped else label
-        return self._finish(stacked), label
+        flips = flip_decisions(k, rng, together=swap) if self.flip else np.zeros(k, dtype=bool)
+        views = torch.empty((k, 3, self.num_frames, self.img_size, self.img_size), dtype=torch.uint8)
+        for view, index, flip in zip(views, positions, flips):
+            clip = multiscale_crop(frames, self.img_size, self.cfg.scales, rng, index)  # (T, 3, S, S)
+            view.copy_((clip.flip(-1) if flip else clip).movedim(-3, -4))
+        if swap and flips[0]:
+            label = self.info.flip_label_map[label]
+        return self._finish(views), label
 
     def _finish(self, views: torch.Tensor) -> torch.Tensor:
-        """uint8 (V, T, 3, S, S) -> (V, 3, T, S, S): float32 normalised, or uint8 if ``normalize=False``."""
-        views = to_model_layout(views)
+        """uint8 (V, 3, T, S, S) -> float32 normalised, or as it is with ``normalize=False``."""
         return normalize(views, self.cfg.mean, self.cfg.std) if self.normalize else views
 
     def _eval_item(self, index: int) -> tuple[torch.Tensor, int, bool]:
@@ -174,7 +172,7 @@ class ClipDataset(Dataset):
             self._report_bad(err)
             return torch.empty(0), label, False
         views = eval_views(frames, positions, self.img_size, self.cfg.test_crops)
-        return self._finish(views), label, True
+        return self._finish(to_model_layout(views)), label, True
 
 
 def collate_eval(batch: list[tuple[torch.Tensor, int, bool]]) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -2,9 +2,10 @@
 
 Training: multi-scale crop as the official ``GroupMultiScaleCrop`` (crop width and height each
 chosen from ``scales`` x short side, at most ``max_distort`` scale steps apart, at one of 13 fixed
-positions), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip.
-Test: short-side resize to ``img_size``, then 1 (centre) or 3 (start/centre/end along the long side)
-square crops. ``normalize`` turns uint8 ``(C, T, H, W)`` clips into mean/std-normalised floats.
+positions), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip (decided by
+``flip_decisions``, applied as ``x.flip(-1)`` while the clip is copied into its output).
+Test: short-side resize to ``img_size``, then 1 (centre) or 3 (start/centre/end along the long
+side) square crops. ``normalize`` turns uint8 ``(C, T, H, W)`` clips into mean/std-normalised floats.
 
 Layouts: frames ``uint8 (T, H, W, 3)`` in; ``uint8 (T, 3, H, W)`` views between steps (what
 ``torch.nn.functional.interpolate`` wants, channels-last in memory, resized by torch's uint8
@@ -109,10 +110,12 @@ def multiscale_crop(
     return resized_crop(frames, box, img_size, index)
 
 
-def random_hflip(x: torch.Tensor, rng: np.random.Generator, p: float = 0.5) -> tuple[torch.Tensor, bool]:
-    """Flip the last (width) axis of ``x`` (..., W) with probability ``p``; returns ``(x, flipped)``."""
-    flipped = bool(rng.random() < p)
-    return (x.flip(-1) if flipped else x), flipped
+def flip_decisions(count: int, rng: np.random.Generator, together: bool = False, p: float = 0.5) -> np.ndarray:
+    """Which of ``count`` clips to flip horizontally (``x.flip(-1)``), each with probability ``p``;
+    ``together=True`` draws once for all (a visit whose flip swaps its label). -> bool (count,)"""
+    if together:
+        return np.full(count, rng.random() < p)
+    return rng.random(count) < p
 
 
 def short_side_resize(frames: torch.Tensor, size: int) -> torch.Tensor:
