@@ -48,6 +48,9 @@ def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Pat
     before = {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()}
     assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()} == before
+    with pytest.raises(ValueError, match=r"different config \(train_manifest: '.*train\.csv' saved, '.*val\.csv' now"):
+        vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY,
+              "--train-manifest", str(tiny_dataset / "val.csv")])
 
 
 def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path):
@@ -70,6 +73,7 @@ def test_finetune_scratch_and_from_pretraining(with_init: bool, videomae_run: Pa
     metrics = _metrics(out)
     assert EVAL_KEYS <= metrics.keys()
     assert metrics["init"] == (str(videomae_run / "checkpoint.pt") if with_init else None)
+    assert metrics["train_manifest"] == str(tiny_dataset / "train.csv")
     assert (metrics["train_videos"], metrics["val_videos"], metrics["val_bad_videos"]) == (20, 10, 0)
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
     predictions = (out / "predictions.csv").read_text().splitlines()

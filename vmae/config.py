@@ -118,7 +118,7 @@ class PretrainConfig:
     norm_pix_loss: bool = True  # per-tubelet normalised pixel targets
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    compile: bool = True  # torch.compile on CUDA (ignored on CPU)
+    compile: bool = True  # torch.compile on CUDA (ignored on CPU and for mocov3)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

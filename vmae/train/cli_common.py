@@ -69,20 +69,31 @@ def start(seed: int, device: str) -> DistEnv:
     return env
 
 
-def finished(out_dir: Path, run_config: dict[str, Any]) -> bool:
-    """True when ``<out>/metrics.json`` exists and was written by this same config (rerun = no-op)."""
+def run_inputs(args: argparse.Namespace) -> dict[str, str | None]:
+    """The input files that identify a run besides its config (recorded in metrics.json)."""
+    init = getattr(args, "init", None)
+    return {"train_manifest": str(train_manifest(args)), "init": str(init) if init else None}
+
+
+def finished(out_dir: Path, run_config: dict[str, Any], args: argparse.Namespace) -> bool:
+    """True when ``<out>/metrics.json`` exists and was written by this same config and inputs
+    (rerun = no-op); an error when it was written by another."""
     path = out_dir / METRICS_NAME
     if not path.exists():
         return False
-    check_same_config(path, json.loads(path.read_text())["config"], run_config)
+    saved = json.loads(path.read_text())
+    inputs = run_inputs(args)
+    check_same_config(path, {"config": saved["config"], **{k: saved.get(k) for k in inputs}},
+                      {"config": run_config, **inputs})
     print(f"{path} exists: the run is complete, nothing to do")
     return True
 
 
-def write_metrics(out_dir: Path, cfg: Any, seed: int, env: DistEnv, results: dict[str, Any]) -> None:
-    """``<out>/metrics.json`` = run metadata + ``results`` (rank 0 only)."""
+def write_metrics(out_dir: Path, cfg: Any, args: argparse.Namespace, env: DistEnv, results: dict[str, Any]) -> None:
+    """``<out>/metrics.json`` = run metadata + the run's inputs + ``results`` (rank 0 only)."""
     if env.is_main:
-        write_json_atomic(out_dir / METRICS_NAME, {**run_metadata(to_dict(cfg), seed, env.device), **results})
+        metadata = run_metadata(to_dict(cfg), cfg.seed, env.device)
+        write_json_atomic(out_dir / METRICS_NAME, {**metadata, **run_inputs(args), **results})
         print(json.dumps(results))
 
 

@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = cli_common.load_run_config(FinetuneConfig, args)
     run_config = to_dict(cfg)
     out: Path = args.out
-    if cli_common.finished(out, run_config):
+    if cli_common.finished(out, run_config, args):
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     train_set = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling)
@@ -111,10 +111,10 @@ def main(args: argparse.Namespace) -> int:
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)
-        cli_common.write_metrics(out, cfg, cfg.seed, env, {
+        cli_common.write_metrics(out, cfg, args, env, {
             **accuracy_metrics(predictions.outputs, predictions.labels), "epochs": result.epochs, "final_loss": result.final_loss,
             "train_videos": len(train_set), "val_videos": len(val_set), "bad_videos": result.bad_videos,
-            "val_bad_videos": predictions.bad_videos, "init": str(args.init) if args.init else None,
+            "val_bad_videos": predictions.bad_videos,
             "lr": result.lr, "wall_s": result.wall_s, "clips_per_s": result.clips_per_s,
         })
     shutdown(env)

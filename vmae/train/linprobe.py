@@ -87,7 +87,7 @@ def cached_features(path: Path, key: str, model: VideoViT, train_set: ClipDatase
 def main(args: argparse.Namespace) -> int:
     cfg = cli_common.load_run_config(LinprobeConfig, args)
     out: Path = args.out
-    if cli_common.finished(out, to_dict(cfg)):
+    if cli_common.finished(out, to_dict(cfg), args):
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     if not env.is_main:  # feature extraction and the probe run on one process
@@ -102,16 +102,16 @@ def main(args: argparse.Namespace) -> int:
         for line in load_encoder_weights(model, args.init):
             print(line)
     start = time.perf_counter()
-    key = json.dumps({"config": to_dict(cfg), "init": str(args.init), "train": str(train_set.manifest)})
+    key = json.dumps({"config": to_dict(cfg), **cli_common.run_inputs(args)})
     train, val, extract_s = cached_features(out / FEATURES_NAME, key, model, train_set, val_set, env, cfg)
     probe = fit_probe(train.outputs, train.labels, cfg)
     scores = probe_scores(probe, val.outputs, num_classes)
     write_predictions(out / "predictions.csv", dataclasses.replace(val, outputs=scores))
     clips = len(train.paths) * cfg.train_clips + len(val.paths) * cfg.data.test_clips * cfg.data.test_crops
-    cli_common.write_metrics(out, cfg, cfg.seed, env, {
+    cli_common.write_metrics(out, cfg, args, env, {
         **accuracy_metrics(scores, val.labels), "train_videos": len(train_set), "val_videos": len(val_set),
         "bad_videos": train.bad_videos, "val_bad_videos": val.bad_videos,
-        "init": str(args.init) if args.init else None, "feature_dim": int(train.outputs.shape[1]),
+        "feature_dim": int(train.outputs.shape[1]),
         "wall_s": time.perf_counter() - start, "clips_per_s": clips / extract_s if extract_s else None,
     })
     shutdown(env)

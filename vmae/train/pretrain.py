@@ -65,14 +65,14 @@ def main(args: argparse.Namespace) -> int:
     cfg = cli_common.load_run_config(PretrainConfig, args, method=args.method)
     run_config = to_dict(cfg)
     out: Path = args.out
-    if cli_common.finished(out, run_config):
+    if cli_common.finished(out, run_config, args):
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2)
     make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
-    net = wrap_model(model, env, cfg.compile)
+    net = wrap_model(model, env, cfg.compile and videomae)  # MoCo's in-forward EMA update stays eager
     if videomae:
         step = videomae_step(net, cfg, env, model.grid)
         clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method)
-    cli_common.write_metrics(out, cfg, cfg.seed, env, {
+    cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "final_loss": result.final_loss,
         "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
         "clips_per_s": result.clips_per_s, "bad_videos": result.bad_videos,
