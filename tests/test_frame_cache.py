@@ -101,7 +101,8 @@ def test_shrink_short_side_never_upscales():
 
 
 def test_vmae_cache_command(tiny_dataset, tmp_path, capsys):
-    assert vmae_main(["cache", str(tiny_dataset), "--out", str(tmp_path / "c"), "--size", "16"]) == 0
+    args = ["cache", str(tiny_dataset), "--out", str(tmp_path / "c"), "--size", "16", "--workers", "2"]
+    assert vmae_main(args) == 0
     index = json.loads((tmp_path / "c" / "index.json").read_text())
     videos = {p for csv in ("train.csv", "val.csv") for p, _ in read_manifest(tiny_dataset / csv)}
     assert len(index["videos"]) == len(videos) == 30 and index["bad"] == {} and index["size"] == 16
