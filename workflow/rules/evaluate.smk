@@ -1,6 +1,7 @@
 # Evaluation of an initialisation (a pretraining run or scratch) on a target dataset:
 # results/eval/<target>/<finetune|linprobe>/<init run or scratch_s<seed>>/metrics.json.
-# The evaluation's seed is its init run's seed.
+# The evaluation's seed is its init run's seed. Checkpoints and feature caches are outputs too,
+# so a rerun (e.g. after its init was pretrained again) starts clean instead of reusing them.
 
 
 rule finetune:
@@ -9,6 +10,7 @@ rule finetune:
     output:
         metrics="results/eval/{target}/finetune/{init}/metrics.json",
         predictions="results/eval/{target}/finetune/{init}/predictions.csv",
+        checkpoint="results/eval/{target}/finetune/{init}/checkpoint.pt",
     log:
         "results/logs/finetune/{target}/{init}.log",
     benchmark:
@@ -40,6 +42,8 @@ rule linprobe:
         unpack(eval_input("linprobe")),
     output:
         metrics="results/eval/{target}/linprobe/{init}/metrics.json",
+        predictions="results/eval/{target}/linprobe/{init}/predictions.csv",
+        features="results/eval/{target}/linprobe/{init}/features.npz",
     log:
         "results/logs/linprobe/{target}/{init}.log",
     benchmark:

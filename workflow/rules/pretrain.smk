@@ -1,14 +1,14 @@
 # Self-supervised pretraining (VideoMAE or MoCo v3) and VideoMAE reconstruction pictures.
 # A run's name says what it is (vmae.report.runs): e.g. videomae_synthetic-clean_f1.0_tube0.9_s0.
-# The checkpoint is an update() output: Snakemake keeps it before a rerun, so a killed run
-# resumes from its last epoch.
+# Snakemake deletes a rerun job's outputs first, so a changed config or dataset never resumes a
+# stale checkpoint; `vmae pretrain` run by hand on the same --out resumes after a kill.
 
 
 rule pretrain:
     input:
         unpack(pretrain_input),
     output:
-        checkpoint=update("results/pretrain/{run}/checkpoint.pt"),
+        checkpoint="results/pretrain/{run}/checkpoint.pt",
         metrics="results/pretrain/{run}/metrics.json",
     log:
         "results/logs/pretrain/{run}.log",
