@@ -25,7 +25,8 @@ rule prepare:
         out=subpath(output.info, parent=True),
         raw=raw_arg,
     shell:
-        "vmae prepare {input.spec} --out {params.out} {params.raw} > {log} 2>&1"
+        "vmae prepare {input.spec} --out {params.out} {params.raw} --workers {threads}"
+        " > {log} 2>&1"
 
 
 rule subset:
