@@ -93,7 +93,12 @@ def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, best_
                        label=_paper_label(part))
     if best_x is not None:
         ax.axvline(best_x, color="grey", linestyle="--", linewidth=1, label=f"paper's best ratio ({best_x:g})")
-    ax.set_xticks(sorted(table[x_col].unique()))
+    ticks = sorted(table[x_col].unique())
+    labels = [f"{t:g}" for t in ticks]
+    if "pretrain_videos" in table:  # data size: say how many videos each fraction is
+        videos = table.groupby(x_col)["pretrain_videos"].first()
+        labels = [f"{t:g}\n({int(videos[t])} videos)" if pd.notna(videos[t]) else f"{t:g}" for t in ticks]
+    ax.set_xticks(ticks, labels)
     ax.set_xlabel(x_label)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3)
