@@ -62,6 +62,13 @@ def test_pyav_returns_requested_order_and_repeats(videos, source):
     assert mean_abs_diff(frames[0], source[5]) < SOURCE_TOL
 
 
+@pytest.mark.parametrize("backend", [pytest.param("decord", marks=needs_decord), "pyav"])
+def test_unsorted_request_without_repeats_keeps_its_order(videos, source, backend):
+    frames = readers.read_frames(videos["mpeg4"], [9, 1, 4], backend=backend)
+    for got, index in zip(frames, [9, 1, 4]):
+        assert mean_abs_diff(got, source[index]) < SOURCE_TOL
+
+
 def test_open_reader_gives_count_and_frames(videos):
     reader = readers.open_reader(videos["libx264"])
     assert reader.num_frames == FRAMES

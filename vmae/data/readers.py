@@ -52,15 +52,18 @@ def resolve_backend(backend: Backend) -> Literal["decord", "pyav"]:
     return backend
 
 
-def _unique_request(path: str, indices: Sequence[int] | np.ndarray, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique indices to decode and the inverse map back to the request order."""
+def _unique_request(
+    path: str, indices: Sequence[int] | np.ndarray, num_frames: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sorted unique indices to decode and the inverse map back to the request order (None when
+    the request is already sorted and unique, so no reordering copy is needed)."""
     wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
     if wanted.size == 0:
         raise ValueError(f"{path}: no frame indices requested")
     if wanted.min() < 0 or wanted.max() >= num_frames:
         raise VideoReadError(path, f"frame indices {wanted.min()}..{wanted.max()} outside 0..{num_frames - 1}")
     unique, inverse = np.unique(wanted, return_inverse=True)
-    return unique, inverse.reshape(-1)
+    return unique, None if np.array_equal(unique, wanted) else inverse.reshape(-1)
 
 
 class DecordReader:
@@ -84,7 +87,7 @@ class DecordReader:
             frames = self._reader.get_batch(unique.tolist()).asnumpy()
         except Exception as err:
             raise VideoReadError(self.path, f"decord failed to decode frames ({err})") from None
-        return frames[inverse]
+        return frames if inverse is None else frames[inverse]
 
 
 class PyAVReader:
@@ -135,7 +138,8 @@ class PyAVReader:
                 raise VideoReadError(self.path, f"PyAV failed to decode ({err})") from None
         if len(kept) != len(unique):
             raise VideoReadError(self.path, f"stream ended after {decoded} frames, needed frame {last}")
-        return np.stack(kept)[inverse]
+        frames = np.stack(kept)
+        return frames if inverse is None else frames[inverse]
 
 
 def open_reader(path: str | Path, backend: Backend = "auto") -> VideoReader:
