@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, caches)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--mode", choices=["both", "pretrain", "finetune"], default="both")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="torch.compile the model (default: on with CUDA, off on CPU)")
     parser.add_argument("--compare-hf", action="store_true", help="also time transformers' VideoMAE (SDPA)")
     parser.add_argument("--profile", action="store_true", help="add the top ops of one profiled step")
     parser.add_argument("overrides", nargs="*", default=[], help="model config key=value (e.g. img_size=64)")
@@ -184,19 +185,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = _model_config(args, cuda)
+    compile_model = cuda if args.compile is None else args.compile
     batches = {"pretrain": args.batch or (128 if cuda else 32),
                "finetune": args.finetune_batch or (24 if cuda else 32)}
     builders = {"pretrain": _pretrain_step, "finetune": _finetune_step}
     modes = ["pretrain", "finetune"] if args.mode == "both" else [args.mode]
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-        "model": to_dict(cfg), "dtype": "bf16 autocast" if cuda else "fp32", "compile": args.compile,
+        "model": to_dict(cfg), "dtype": "bf16 autocast" if cuda else "fp32", "compile": compile_model,
         "steps": args.steps, "torch": torch.__version__,
     }
     hf_steps = _hf_steps(cfg, batches["pretrain"], batches["finetune"], device, cuda) if args.compare_hf else {}
     for mode in modes:
         flops = _flops(builders[mode](cfg, batches[mode], device, False, cuda))
-        step = builders[mode](cfg, batches[mode], device, args.compile, cuda)
+        step = builders[mode](cfg, batches[mode], device, compile_model, cuda)
         entry = _measure(step, batches[mode], args, device, flops)
         if args.profile:
             entry["profile"] = _profile(step, device)
