@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vmae.config import OptimConfig
-from vmae.train.checkpoint import load_checkpoint
+from vmae.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size, shutdown, wrap_model
 from vmae.train.loop import NonFiniteLossError, StepOutput, config_differences, train
 from vmae.train.optim import lr_at, param_groups, scaled_lr
@@ -212,6 +214,17 @@ def test_warmup_longer_than_the_run_is_warned(tmp_path, capsys):
     assert "warning: optim.warmup_epochs=2 > optim.epochs=1" in capsys.readouterr().out
     last = json.loads((tmp_path / "log.jsonl").read_text())
     assert last["lr"] == pytest.approx(5.0 * 8 / 256 * 3 / 8)  # step 3 of an 8-step warm-up
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    np.random.seed(3)
+    random.seed(4)
+    np.random.normal()  # leaves a cached gaussian in numpy's state
+    save_checkpoint(tmp_path / "c.pt", {"rng": rng_state()})
+    first = (np.random.rand(3), np.random.normal(), random.random(), torch.rand(2))
+    set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])  # load_checkpoint uses weights_only=True
+    again = (np.random.rand(3), np.random.normal(), random.random(), torch.rand(2))
+    assert np.array_equal(first[0], again[0]) and first[1:3] == again[1:3] and torch.equal(first[3], again[3])
 
 
 def test_local_batch_must_divide():
