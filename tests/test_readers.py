@@ -85,6 +85,19 @@ def test_auto_falls_back_to_pyav_without_decord(monkeypatch, videos):
         readers.resolve_backend("decord")
 
 
+@needs_decord
+def test_auto_uses_pyav_for_a_file_decord_cannot_decode(tmp_path):
+    # decord 0.6 fails on 48-px-wide frames ("from_size == to_size"); auto must still read them.
+    source = moving_frames(8, 32, 48, seed=1)
+    path = tmp_path / "w48.avi"
+    write_video(path, source, fps=25)
+    with pytest.raises(readers.VideoReadError):
+        readers.read_frames(path, [0, 5], backend="decord")
+    frames = readers.read_frames(path, [0, 5], backend="auto")
+    assert frames.shape == (2, 32, 48, 3)
+    assert mean_abs_diff(frames, readers.read_frames(path, [0, 5], backend="pyav")) == 0.0
+
+
 def bad_files(folder: Path, good: Path) -> dict[str, Path]:
     """A zero-byte file, the first half of a real AVI, and a text file named .avi."""
     zero, truncated, text = folder / "zero.avi", folder / "truncated.avi", folder / "text.avi"

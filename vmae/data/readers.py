@@ -1,7 +1,8 @@
 """Video readers: decord by default, PyAV as the fallback; both give uint8 RGB ``(T, H, W, 3)``.
 
 ``backend="auto"`` picks decord when it can be imported (it has no wheels for macOS or aarch64),
-PyAV otherwise. Every read decodes the sorted union of the requested indices once and then
+PyAV otherwise, and falls back to PyAV for a file decord cannot open or decode (decord 0.6 fails
+on some frame widths, e.g. 48 px). Every read decodes the sorted union of the requested indices once and then
 returns the frames in the requested order (repeats and any order allowed). A file that cannot be
 opened or decoded raises ``VideoReadError`` naming the path.
 """
@@ -142,13 +143,35 @@ class PyAVReader:
         return frames if inverse is None else frames[inverse]
 
 
+class AutoReader:
+    """decord first; PyAV for a file that decord cannot open or decode."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            self._reader: VideoReader = DecordReader(path)
+        except VideoReadError:
+            self._reader = PyAVReader(path)
+        self.num_frames = self._reader.num_frames
+
+    def get(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        try:
+            return self._reader.get(indices)
+        except VideoReadError:
+            if isinstance(self._reader, PyAVReader):
+                raise
+            self._reader = PyAVReader(self.path)
+            return self._reader.get(indices)
+
+
 def open_reader(path: str | Path, backend: Backend = "auto") -> VideoReader:
     """Open ``path`` with ``backend``; raises ``VideoReadError`` if it cannot be opened."""
     if not Path(path).is_file():
         raise VideoReadError(path, "no such file")
-    if resolve_backend(backend) == "decord":
-        return DecordReader(path)
-    return PyAVReader(path)
+    concrete = resolve_backend(backend)
+    if concrete == "pyav":
+        return PyAVReader(path)
+    return AutoReader(path) if backend == "auto" else DecordReader(path)
 
 
 def read_frames(path: str | Path, indices: Sequence[int] | np.ndarray, backend: Backend = "auto") -> np.ndarray:
