@@ -44,5 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"vmae {name}", description=module.__doc__ or help_text)
     module.add_arguments(parser)
-    args = parser.parse_intermixed_args(rest)
+    # Intermixed parsing lets key=value overrides stand between flags; it cannot handle
+    # sub-commands (vmae bench model|loader), which parse as usual.
+    has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+    args = parser.parse_args(rest) if has_subcommands else parser.parse_intermixed_args(rest)
     return int(module.main(args) or 0)
