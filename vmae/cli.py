@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from vmae.errors import UserError
+
 # name -> (module, one-line help). Modules are imported lazily so `vmae --help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("vmae.data.prepare", "prepare a dataset: manifests, classes and (synthetic) videos"),
@@ -48,4 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     # sub-commands (vmae bench model|loader), which parse as usual.
     has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
     args = parser.parse_args(rest) if has_subcommands else parser.parse_intermixed_args(rest)
-    return int(module.main(args) or 0)
+    try:
+        return int(module.main(args) or 0)
+    except UserError as err:
+        print(f"vmae {name}: error: {err}", file=sys.stderr)
+        return 2

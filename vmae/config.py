@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
+from vmae.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value is unknown, mistyped or out of range."""
 
 

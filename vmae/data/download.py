@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+from vmae.errors import UserError
 
 CHUNK = 1 << 20
 # Failures worth another try with a Range request: dropped connections, timeouts, 5xx answers.
 TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download failed (the partial file is kept for the next run to resume)."""
 
 

@@ -18,12 +18,13 @@ import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
+from vmae.errors import UserError
 
 MARKER = ".vmae-extracted.json"
 SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".rar")
 
 
-class ExtractError(RuntimeError):
+class ExtractError(UserError, RuntimeError):
     """An archive could not be unpacked, or unpacked to the wrong number of files."""
 
 

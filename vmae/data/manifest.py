@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from vmae.errors import UserError
 
 MANIFEST_HEADER = ["path", "label"]
 CLASSES_FILE = "classes.txt"
@@ -20,7 +21,7 @@ INFO_FILE = "dataset.json"
 MISSING_FILE = "missing.txt"
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest, classes.txt or dataset.json is malformed."""
 
 

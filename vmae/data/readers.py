@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
+from vmae.errors import UserError
 
 Backend = Literal["auto", "decord", "pyav"]
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(UserError, RuntimeError):
     """A video file could not be opened or decoded."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -18,13 +18,14 @@ from typing import Any
 
 import jsonschema
 import yaml
+from vmae.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "dataset.schema.yaml"
 ENV_VAR = "VMAE_DATASETS"
 
 
-class DatasetSpecError(ValueError):
+class DatasetSpecError(UserError, ValueError):
     """A dataset YAML is missing, malformed or inconsistent."""
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from vmae.errors import UserError
 
 PRETRAIN_METHODS = ("mocov3", "videomae")
 METHODS = ("scratch", *PRETRAIN_METHODS)
@@ -50,7 +51,7 @@ _PRETRAIN_RE = re.compile(rf"^{PRETRAIN_PATTERN}$")
 _SCRATCH_RE = re.compile(rf"^{SCRATCH_PATTERN}$")
 
 
-class RunNameError(ValueError):
+class RunNameError(UserError, ValueError):
     """A directory name or path does not follow the run naming scheme."""
 
 

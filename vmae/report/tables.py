@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from vmae.report import runs
+from vmae.errors import UserError
 
 PAPER_CSV = Path(__file__).with_name("paper.csv")
 
@@ -38,7 +39,7 @@ PAPER_COLUMNS = ["paper_dataset", "paper_top1"]
 _ORDER = {"method": list(runs.METHODS), "protocol": list(runs.PROTOCOLS), "masking": list(runs.MASKINGS)}
 
 
-class TableError(ValueError):
+class TableError(UserError, ValueError):
     """A metrics file or the paper table is missing, malformed or does not fit the study."""
 
 

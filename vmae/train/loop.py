@@ -36,6 +36,7 @@ from vmae.config import OptimConfig
 from vmae.train import optim
 from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vmae.train.distributed import DistEnv, all_reduce, barrier
+from vmae.errors import UserError
 
 LOG_NAME = "log.jsonl"
 
@@ -43,7 +44,7 @@ LOG_NAME = "log.jsonl"
 RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from vmae.errors import UserError
 
 # How many names an error message spells out before it only counts the rest.
 MAX_NAMED = 20
@@ -31,7 +32,7 @@ class ParsedDataset:
     missing: list[str] = field(default_factory=list)
 
 
-class FormatError(ValueError):
+class FormatError(UserError, ValueError):
     """An annotation file is malformed or inconsistent (names the file, line and content)."""
 
     @classmethod
@@ -44,7 +45,7 @@ class UnknownClassError(FormatError):
     """A split file names a class that the class list lacks."""
 
 
-class MissingFilesError(FileNotFoundError):
+class MissingFilesError(UserError, FileNotFoundError):
     """Files the dataset needs are not below the raw folder (the message names each one)."""
 
     def __init__(self, raw_dir: str | Path, missing: list[str], what: str, instructions: str = ""):
