@@ -15,6 +15,7 @@ from vmae.data.transforms import (
     normalize,
     short_side_resize,
     spatial_crops,
+    to_device_normalized,
     to_model_layout,
 )
 
@@ -126,3 +127,13 @@ def test_crop_gathers_clip_frames_after_cropping():
     index = torch.tensor([5, 0, 0])
     out = multiscale_crop(frames, 32, (1.0,), np.random.default_rng(0), index)
     torch.testing.assert_close(out, frames[index].permute(0, 3, 1, 2))
+
+
+def test_to_device_normalized_normalises_uint8_and_passes_float_through():
+    clips = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    out = to_device_normalized(clips, torch.device("cpu"), mean, std)
+    expected = (clips.float() / 255 - torch.tensor(mean).view(3, 1, 1, 1)) / torch.tensor(std).view(3, 1, 1, 1)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert to_device_normalized(out, torch.device("cpu"), mean, std) is out

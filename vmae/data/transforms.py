@@ -173,3 +173,13 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     scale = (1.0 / std_t).view(3, 1, 1, 1)
     bias = (-torch.tensor(mean, dtype=torch.float32, device=x.device) * 255.0).view(3, 1, 1, 1) * scale
     return x.float().mul_(scale).add_(bias)
+
+
+def to_device_normalized(
+    clips: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """A loader batch (..., 3, T, H, W) -> float32 normalised clips on ``device``: uint8 batches
+    (``ClipDataset(normalize=False)``, the CUDA path) are normalised there, float ones were
+    normalised by the workers already."""
+    clips = clips.to(device, non_blocking=True)
+    return normalize(clips, mean, std) if clips.dtype == torch.uint8 else clips

@@ -18,6 +18,7 @@ import torch
 from sklearn.metrics import top_k_accuracy_score
 
 from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.transforms import to_device_normalized
 
 ClipFn = Callable[[torch.Tensor], torch.Tensor]  # clips (M, C, T, H, W) -> outputs (M, D)
 
@@ -60,7 +61,8 @@ def video_outputs(
             return
         views = torch.stack(pending)  # (B, V, C, T, H, W)
         with autocast:
-            out = fn(views.flatten(0, 1).to(device, non_blocking=True)).float()
+            clips = to_device_normalized(views.flatten(0, 1), device, dataset.cfg.mean, dataset.cfg.std)
+            out = fn(clips).float()
         outputs.append(out.reshape(*views.shape[:2], -1).mean(dim=1).cpu())
         pending.clear()
 

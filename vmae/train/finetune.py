@@ -24,7 +24,8 @@ from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
-from vmae.config import FinetuneConfig, to_dict
+from vmae.config import DataConfig, FinetuneConfig, to_dict
+from vmae.data.transforms import to_device_normalized
 from vmae.models import build_encoder
 from vmae.models.checkpoints import load_encoder_weights
 from vmae.models.vit import VideoViT, layer_id
@@ -55,14 +56,16 @@ def mix_clips(mixup: Mixup, video: torch.Tensor, labels: torch.Tensor) -> tuple[
     return mixed.reshape(b, c, t, h, w), targets
 
 
-def classification_step(net: nn.Module, env: DistEnv, mixup: Mixup | None, label_smoothing: float) -> StepFn:
+def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixup: Mixup | None,
+                        label_smoothing: float) -> StepFn:
     """Batch ``(clips (B, k, C, T, H, W), labels (B,), bad)`` -> cross-entropy over the B*k clips."""
     criterion = SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def step(batch, step_index: int) -> StepOutput:
         clips, labels, bad = batch
         k = clips.shape[1]
-        video = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
+        # (B*k, C, T, H, W)
+        video = to_device_normalized(clips.flatten(0, 1), env.device, data_cfg.mean, data_cfg.std)
         targets = labels.repeat_interleave(k).to(env.device, non_blocking=True)
         if mixup is not None:
             video, targets = mix_clips(mixup, video, targets)
@@ -86,8 +89,8 @@ def main(args: argparse.Namespace) -> int:
     if cli_common.finished(out, run_config, args):
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
-    train_set = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling)
-    val_set = cli_common.eval_dataset(args, cfg)
+    train_set = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling, env)
+    val_set = cli_common.eval_dataset(args, cfg, env)
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model, num_classes=num_classes)
     if args.init:
@@ -96,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     net = wrap_model(model, env, cfg.compile)
     groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
                           layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
-    step = classification_step(net, env, video_mixup(cfg, num_classes), cfg.label_smoothing)
+    step = classification_step(net, env, cfg.data, video_mixup(cfg, num_classes), cfg.label_smoothing)
 
     def periodic_eval(epoch: int) -> dict[str, Any]:
         if not cfg.eval_every or epoch % cfg.eval_every or epoch == cfg.optim.epochs:

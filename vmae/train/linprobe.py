@@ -94,8 +94,8 @@ def main(args: argparse.Namespace) -> int:
         shutdown(env)
         return 0
     train_views = dataclasses.replace(cfg.data, test_clips=cfg.train_clips, test_crops=1)
-    train_set = cli_common.eval_dataset(args, cfg, cli_common.train_manifest(args), train_views)
-    val_set = cli_common.eval_dataset(args, cfg)
+    train_set = cli_common.eval_dataset(args, cfg, env, cli_common.train_manifest(args), train_views)
+    val_set = cli_common.eval_dataset(args, cfg, env)
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model).to(env.device).eval()
     if args.init:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from vmae.config import PretrainConfig, to_dict
+from vmae.config import DataConfig, PretrainConfig, to_dict
+from vmae.data.transforms import to_device_normalized
 from vmae.models import build_moco, build_videomae
 from vmae.models.mae import mae_loss
 from vmae.models.masking import make_mask
@@ -38,7 +39,8 @@ def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid:
 
     def step(batch, step_index: int) -> StepOutput:
         clips, _, bad = batch
-        video = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
+        # (B*k, C, T, H, W)
+        video = to_device_normalized(clips.flatten(0, 1), env.device, cfg.data.mean, cfg.data.std)
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
         mask = make_mask(cfg.masking, video.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
         pred = net(video, mask)
@@ -48,13 +50,14 @@ def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid:
     return step
 
 
-def moco_step(net: torch.nn.Module, env: DistEnv, total_steps: int, base_momentum: float) -> StepFn:
+def moco_step(net: torch.nn.Module, env: DistEnv, data_cfg: DataConfig, total_steps: int, base_momentum: float
+              ) -> StepFn:
     """Batch ``(clips (B, 2, C, T, H, W), labels, bad)`` -> symmetric InfoNCE of the two views; the
     momentum encoder follows ``cosine_momentum(step, total_steps)``."""
 
     def step(batch, step_index: int) -> StepOutput:
         clips, _, bad = batch
-        views = clips.to(env.device, non_blocking=True)
+        views = to_device_normalized(clips, env.device, data_cfg.mean, data_cfg.std)
         loss = net(views[:, 0], views[:, 1], cosine_momentum(step_index, total_steps, base_momentum))
         return StepOutput(loss, clips=2 * views.shape[0], bad=int(bad.sum()))
 
@@ -69,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
-    dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2)
+    dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     net = wrap_model(model, env, cfg.compile and videomae)  # MoCo's in-forward EMA update stays eager
@@ -77,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         step = videomae_step(net, cfg, env, model.grid)
         clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
     else:
-        step = moco_step(net, env, cfg.optim.epochs * len(make_loader(0)), cfg.moco.momentum)
+        step = moco_step(net, env, cfg.data, cfg.optim.epochs * len(make_loader(0)), cfg.moco.momentum)
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method)
