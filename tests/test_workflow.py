@@ -53,10 +53,10 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     assert counts["prepare"] == 2  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
         assert f"results/table_{study}.csv" in out
-    # a run shared by several studies (VideoMAE tube 0.9 on the full target) is planned once
+    # a run shared by several studies (VideoMAE tube 0.75 on the full target) is planned once
     pretrain_runs = re.findall(r"^rule pretrain:\n(?:    .*\n)*?    wildcards: run=(\S+)$", out, re.MULTILINE)
     assert len(pretrain_runs) == counts["pretrain"] == len(set(pretrain_runs))
-    assert "videomae_synthetic-clean_f1.0_tube0.9_s0" in pretrain_runs
+    assert "videomae_synthetic-clean_f1.0_tube0.75_s0" in pretrain_runs
 
 
 def test_main_table_plans_only_its_own_runs(tmp_path):
