@@ -59,6 +59,20 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     assert "videomae_synthetic-clean_f1.0_tube0.75_s0" in pretrain_runs
 
 
+def test_frame_cache_is_planned_and_used_when_switched_on(tmp_path):
+    config = yaml.safe_load((CONFIGS / "config.yaml").read_text())
+    config["datasets"]["frame_cache"] = True
+    (tmp_path / "cache.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "results/table_data_efficiency.csv", "--dry-run", "--printshellcmds",
+                       "--configfile", str(tmp_path / "cache.yaml"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert job_counts(out)["frame_cache"] == 1
+    assert "vmae cache results/data/synthetic-clean --out results/cache/synthetic-clean --size 32" in out
+    commands = [line for line in out.splitlines() if re.search(r"vmae (pretrain|finetune|linprobe) ", line)]
+    assert commands and all("data.frame_cache=results/cache/synthetic-clean" in line for line in commands)
+
+
 def test_main_table_plans_only_its_own_runs(tmp_path):
     config = yaml.safe_load((CONFIGS / "config.yaml").read_text())
     study = config["studies"]["data_efficiency"]

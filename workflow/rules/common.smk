@@ -248,12 +248,30 @@ def pretrain_recipe(wildcards):
     return recipe(run.method, run.source)
 
 
+def frame_cache_dir(dataset):
+    return f"results/cache/{dataset}"
+
+
+def frame_cache_input(dataset):
+    """The frame cache's index as an input, when `datasets.frame_cache` is on."""
+    if config["datasets"].get("frame_cache", False):
+        return {"frame_cache": f"{frame_cache_dir(dataset)}/index.json"}
+    return {}
+
+
+def frame_cache_override(dataset):
+    if config["datasets"].get("frame_cache", False):
+        return [f"data.frame_cache={frame_cache_dir(dataset)}"]
+    return []
+
+
 def pretrain_input(wildcards):
     run = pretrain_of(wildcards)
     return {
         "info": f"{data_dir(run.source)}/dataset.json",
         "manifest": train_manifest(run.source, run.fraction, run.seed),
         "recipe": pretrain_recipe(wildcards)["config"],
+        **frame_cache_input(run.source),
     }
 
 
@@ -263,7 +281,10 @@ def pretrain_overrides(wildcards):
     if run.method == "videomae":
         masking = [f"masking={run.masking}", f"mask_ratio={run.mask_ratio}"]
     return overrides(
-        model_overrides() + masking + pretrain_recipe(wildcards)["overrides"]
+        model_overrides()
+        + masking
+        + frame_cache_override(run.source)
+        + pretrain_recipe(wildcards)["overrides"]
     )
 
 
@@ -282,6 +303,7 @@ def eval_input(protocol):
             "train": f"{data_dir(run.target)}/train.csv",
             "val": f"{data_dir(run.target)}/val.csv",
             "recipe": recipe(protocol, run.target)["config"],
+            **frame_cache_input(run.target),
         }
         if run.init is not None:
             files["init"] = f"results/pretrain/{run.init.name}/checkpoint.pt"
@@ -298,6 +320,10 @@ def init_arg(wildcards, input):
 def eval_overrides(protocol):
     def args(wildcards):
         run = eval_of(wildcards, protocol)
-        return overrides(model_overrides() + recipe(protocol, run.target)["overrides"])
+        return overrides(
+            model_overrides()
+            + frame_cache_override(run.target)
+            + recipe(protocol, run.target)["overrides"]
+        )
 
     return args

@@ -29,6 +29,31 @@ rule prepare:
         " > {log} 2>&1"
 
 
+rule frame_cache:
+    input:
+        info=lambda wildcards: f"{data_dir(wildcards.dataset)}/dataset.json",
+        train=lambda wildcards: f"{data_dir(wildcards.dataset)}/train.csv",
+        val=lambda wildcards: f"{data_dir(wildcards.dataset)}/val.csv",
+    output:
+        "results/cache/{dataset}/index.json",
+    log:
+        "results/logs/frame_cache/{dataset}.log",
+    conda:
+        CONDA_ENV
+    threads: resource("prepare", "threads")
+    resources:
+        gpu=resource("prepare", "gpu"),
+        mem_mb=resource("prepare", "mem_mb"),
+        runtime=resource("prepare", "runtime"),
+    params:
+        data=lambda wildcards: data_dir(wildcards.dataset),
+        out=subpath(output[0], parent=True),
+        size=config["model"].get("img_size", 224),
+    shell:
+        "vmae cache {params.data} --out {params.out} --size {params.size}"
+        " --workers {threads} > {log} 2>&1"
+
+
 rule subset:
     input:
         train=lambda wildcards: f"{data_dir(wildcards.dataset)}/train.csv",
