@@ -98,6 +98,10 @@ def wrap_model(model: nn.Module, env: DistEnv, compile_model: bool = False) -> n
     """Move ``model`` to the device, wrap it in DDP when distributed, and ``torch.compile`` it on
     CUDA when asked. Returns the module to call in the training step; keep ``model`` itself for
     state dicts."""
+    if env.distributed and env.device.type == "cuda":
+        # MoCo v3's BatchNorm heads normalise over the global batch, as in MoCo v3 (converted in
+        # place, so ``model``'s state dict keeps its keys). SyncBatchNorm runs on CUDA only.
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(env.device)
     wrapped: nn.Module = model
     if env.distributed:
