@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
+
 from vmae.errors import UserError
 
 

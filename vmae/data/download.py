@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
 from vmae.errors import UserError
 
 CHUNK = 1 << 20

@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
+
 from vmae.errors import UserError
 
 MARKER = ".vmae-extracted.json"

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from vmae.errors import UserError
 
 MANIFEST_HEADER = ["path", "label"]

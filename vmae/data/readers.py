@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
+
 from vmae.errors import UserError
 
 Backend = Literal["auto", "decord", "pyav"]

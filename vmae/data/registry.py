@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+
 from vmae.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from vmae.errors import UserError
 
 PRETRAIN_METHODS = ("mocov3", "videomae")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vmae.report import runs
 from vmae.errors import UserError
+from vmae.report import runs
 
 PAPER_CSV = Path(__file__).with_name("paper.csv")
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from vmae.errors import UserError
 
 # How many names an error message spells out before it only counts the rest.
