@@ -44,13 +44,14 @@ def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path)
     assert any(k.startswith("decoder.") for k in ckpt["model"])
 
 
-def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path):
+def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path, capsys):
     before = {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()}
     assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()} == before
-    with pytest.raises(ValueError, match=r"different config \(train_manifest: '.*train\.csv' saved, '.*val\.csv' now"):
-        vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY,
-              "--train-manifest", str(tiny_dataset / "val.csv")])
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY,
+                 "--train-manifest", str(tiny_dataset / "val.csv")]) == 2
+    assert re.search(r"different config \(train_manifest: '.*train\.csv' saved, '.*val\.csv' now",
+                     capsys.readouterr().err)
 
 
 def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path):
@@ -114,8 +115,8 @@ def test_config_errors_reach_the_command_line(tiny_dataset: Path, tmp_path: Path
     assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), "--method", "mocov3",
                  "data.repeated_sampling=2"]) == 2
     assert "data.repeated_sampling=2: expected 1 with method=mocov3" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="20 training videos, fewer than one batch"):
-        vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), *TINY, "optim.batch_size=32"])
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), *TINY, "optim.batch_size=32"]) == 2
+    assert "20 training videos, fewer than one batch" in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vmae.config import build_config, to_dict
+from vmae.config import ConfigError, build_config, to_dict
 from vmae.data.dataset import ClipDataset, build_loader
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
@@ -125,7 +125,7 @@ def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env
     batches of ``global_batch / world_size`` videos, worker seeds from (seed, epoch, rank)."""
     batch = local_batch_size(global_batch, env)
     if len(dataset) < global_batch:
-        raise ValueError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
+        raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
                          f"(optim.batch_size={global_batch}); lower optim.batch_size")
     sampler = build_sampler(dataset, env, shuffle=True, seed=seed)
 

@@ -19,6 +19,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
+from vmae.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -81,7 +83,7 @@ def barrier(env: DistEnv) -> None:
 def local_batch_size(global_batch: int, env: DistEnv) -> int:
     """``global_batch / world_size``; an error if it does not divide."""
     if global_batch % env.world_size:
-        raise ValueError(
+        raise ConfigError(
             f"optim.batch_size={global_batch} is the global batch and must be divisible by the "
             f"world size {env.world_size}"
         )

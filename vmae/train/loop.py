@@ -32,11 +32,11 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from vmae.config import OptimConfig
+from vmae.config import ConfigError, OptimConfig
+from vmae.errors import UserError
 from vmae.train import optim
 from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vmae.train.distributed import DistEnv, all_reduce, barrier
-from vmae.errors import UserError
 
 LOG_NAME = "log.jsonl"
 
@@ -95,7 +95,7 @@ def check_same_config(path: Path, saved: dict[str, Any], current: dict[str, Any]
     """Refuse to resume (or to call finished) a run whose config changed."""
     diffs = config_differences(saved, current)
     if diffs:
-        raise ValueError(
+        raise ConfigError(
             f"{path} was written by a run with a different config ({'; '.join(diffs)}); "
             "use another --out or delete the old run"
         )
