@@ -19,6 +19,7 @@ Each is timed after its first batch (worker start-up excluded) for ``--seconds``
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 import time
@@ -54,16 +55,24 @@ def moving_frames(num_frames: int, height: int, width: int, seed: int) -> np.nda
     return frames
 
 
-def write_ucf_like(folder: Path, videos: int, seed: int = 0) -> list[tuple[str, int]]:
-    """``videos`` 320x240 MPEG-4 AVIs of 60-100 frames in ``folder`` (kept if already there)."""
+def _write_one(path: Path, length: int, seed: int) -> None:
+    if not path.is_file():
+        write_video(path, moving_frames(length, 240, 320, seed=seed), fps=25, codec="mpeg4")
+
+
+def write_ucf_like(folder: Path, videos: int, seed: int = 0, workers: int = 1) -> list[tuple[str, int]]:
+    """``videos`` 320x240 MPEG-4 AVIs of 60-100 frames in ``folder`` (kept if already there), written
+    by ``workers`` processes -> manifest rows ``(path, label)`` with labels alternating 0 / 1."""
     lengths = np.random.default_rng(seed).integers(60, 101, size=videos)
-    rows = []
-    for i, length in enumerate(lengths):
-        path = folder / f"v_{i:03d}.avi"
-        if not path.is_file():
-            write_video(path, moving_frames(int(length), 240, 320, seed=seed + i), fps=25, codec="mpeg4")
-        rows.append((str(path), i % 2))
-    return rows
+    paths = [folder / f"v_{i:04d}.avi" for i in range(videos)]
+    jobs = [(path, int(length), seed + i) for i, (path, length) in enumerate(zip(paths, lengths))]
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            pool.starmap(_write_one, jobs)
+    else:
+        for job in jobs:
+            _write_one(*job)
+    return [(str(path), i % 2) for i, path in enumerate(paths)]
 
 
 def clips_per_second(dataset: ClipDataset, args: argparse.Namespace) -> float:
@@ -100,7 +109,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="vmae-bench-loader-") as tmp:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        rows = write_ucf_like(folder, args.videos)
+        rows = write_ucf_like(folder, args.videos, workers=args.workers)
         write_manifest(folder / "train.csv", rows)
         info = DatasetInfo(name="ucf-like", domain="bench", num_classes=2, frames_per_clip=args.frames,
                            frame_stride=args.stride)
