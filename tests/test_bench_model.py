@@ -9,6 +9,9 @@ import torch
 
 from vmae.bench import model as bench_model
 from vmae.config import ModelConfig
+from vmae.errors import UserError
+from vmae.models.mae import targets_at
+from vmae.models.masking import make_mask, split_mask
 
 TINY = ["img_size=16", "num_frames=8", "decoder_embed_dim=32", "decoder_depth=1"]
 
@@ -43,13 +46,13 @@ def test_flop_count_matches_linear_layer_arithmetic():
 
 def test_unknown_override_is_an_error():
     with pytest.raises(ValueError, match="img_sise"):
-        bench_model._model_config(_args("img_sise=3"), cuda=False)
+        bench_model.model_config(_args("img_sise=3"), cuda=False)
 
 
 def test_cuda_preset_is_vit_base_16x224():
     parser = argparse.ArgumentParser()
     bench_model.add_arguments(parser)
-    cfg = bench_model._model_config(parser.parse_args([]), cuda=True)
+    cfg = bench_model.model_config(parser.parse_args([]), cuda=True)
     assert isinstance(cfg, ModelConfig)
     assert (cfg.size, cfg.img_size, cfg.patch_size, cfg.tubelet_size, cfg.decoder_embed_dim) == ("vit_base", 224, 16, 2, 384)
 
@@ -63,7 +66,72 @@ def test_hf_comparison_runs_when_transformers_is_installed():
 
 
 def test_benchmark_tiny_pretrain_step(benchmark):
-    cfg = bench_model._model_config(_args(), cuda=False)
+    cfg = bench_model.model_config(_args(), cuda=False)
     step = bench_model._pretrain_step(cfg, 2, torch.device("cpu"), compile_model=False, autocast=False)
     loss = benchmark(step)
     assert torch.isfinite(loss)
+
+
+def test_official_targets_equal_ours():
+    """The official engine normalises un-normalised pixels per tubelet; per-channel affine input
+    normalisation cancels out, so its targets equal ``targets_at`` on the normalised clip."""
+    cfg = bench_model.model_config(_args(), cuda=False)
+    video = bench_model._float_video(cfg, 3, torch.device("cpu"))
+    mask = make_mask("tube", 3, (2, 4, 4), 0.75, torch.Generator().manual_seed(1))
+    ours = targets_at(video, split_mask(mask)[1], cfg.patch_size, cfg.tubelet_size)
+    theirs = bench_model.official_targets(video, mask, cfg)
+    assert theirs.shape == (3, 24, 4 * 4 * 4 * 3)
+    torch.testing.assert_close(theirs, ours, atol=1e-3, rtol=1e-3)
+
+
+def test_compare_official_names_the_missing_files(tmp_path):
+    (tmp_path / "modeling_finetune.py").write_text("")
+    with pytest.raises(UserError, match="modeling_pretrain.py; fetch them from https://github.com/MCG-NJU"):
+        bench_model.run(_args("--compare-official", str(tmp_path)))
+
+
+STUB_PRETRAIN = """
+import torch, torch.nn as nn
+CALLS = []
+class PretrainVisionTransformer(nn.Module):
+    def __init__(self, **kwargs):
+        super().__init__()
+        CALLS.append(kwargs)
+        self.head = nn.Linear(1, kwargs["decoder_num_classes"])
+    def forward(self, x, mask):
+        n_masked = int(mask[0].sum())
+        return self.head(x.mean(dim=(1, 2, 3, 4))[:, None, None].expand(-1, n_masked, 1))
+"""
+STUB_FINETUNE = """
+import torch, torch.nn as nn
+CALLS = []
+class VisionTransformer(nn.Module):
+    def __init__(self, **kwargs):
+        super().__init__()
+        CALLS.append(kwargs)
+        self.head = nn.Linear(1, kwargs["num_classes"])
+    def forward(self, x):
+        return self.head(x.mean(dim=(1, 2, 3, 4))[:, None])
+"""
+
+
+def test_compare_official_builds_the_official_classes_at_our_sizes(tmp_path, monkeypatch):
+    (tmp_path / "modeling_pretrain.py").write_text(STUB_PRETRAIN)
+    (tmp_path / "modeling_finetune.py").write_text(STUB_FINETUNE)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    for name in ("modeling_pretrain", "modeling_finetune"):
+        monkeypatch.delitem(__import__("sys").modules, name, raising=False)
+    result = bench_model.run(_args("--compare-official", str(tmp_path)))
+    for mode in ("pretrain", "finetune"):
+        assert result[mode]["official_clips_per_s"] > 0
+        assert result[mode]["speedup_vs_official"] == pytest.approx(
+            result[mode]["clips_per_s"] / result[mode]["official_clips_per_s"], rel=0.01)
+    import modeling_finetune
+    import modeling_pretrain
+
+    pre, = modeling_pretrain.CALLS
+    assert (pre["img_size"], pre["patch_size"], pre["tubelet_size"]) == (16, 4, 4)
+    assert (pre["encoder_embed_dim"], pre["encoder_depth"], pre["encoder_num_heads"]) == (128, 4, 4)
+    assert (pre["decoder_embed_dim"], pre["decoder_depth"], pre["decoder_num_classes"]) == (32, 1, 4 * 4 * 4 * 3)
+    cls, = modeling_finetune.CALLS
+    assert (cls["all_frames"], cls["num_classes"], cls["embed_dim"], cls["use_mean_pooling"]) == (8, 400, 128, True)
