@@ -50,8 +50,9 @@ class ToyData(Dataset):
 
 
 def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: float = 0.0,
-            nan_from_step: int | None = None):
-    """Train the toy model with the real loop (single process or under torchrun)."""
+            nan_from_step: int | None = None, bad: int | torch.Tensor = 0):
+    """Train the toy model with the real loop (single process or under torchrun); every step reports
+    ``bad`` skipped videos."""
     env = init_distributed("cpu")
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Dropout(0.2 if augment else 0.0), nn.Linear(16, 1))
@@ -69,7 +70,7 @@ def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: 
         loss = nn.functional.mse_loss(net(x).squeeze(1), y)
         if nan_from_step is not None and step_index >= nan_from_step:
             loss = loss * math.nan
-        return StepOutput(loss, clips=len(x))
+        return StepOutput(loss, clips=len(x), bad=bad)
 
     result = train(model, step, param_groups(model, 0.05), make_loader, cfg, env, out, seed=7,
                    clips_per_step=cfg.batch_size, run_config={"optim": {"epochs": cfg.epochs}}, method="toy")
@@ -207,6 +208,14 @@ def test_ddp_two_processes_match_one_process(tmp_path):
         torch.testing.assert_close(two["model"][name], value, atol=1e-5, rtol=1e-5)
     log_one, log_two = ((tmp_path / d / "log.jsonl").read_text().splitlines() for d in ("one", "two"))
     assert json.loads(log_two[-1])["loss"] == pytest.approx(json.loads(log_one[-1])["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("bad", [1, torch.tensor(1)])
+def test_skipped_videos_are_counted_from_ints_and_tensors(tmp_path, bad):
+    _, result = run_toy(tmp_path, augment=False, bad=bad)
+    lines = [json.loads(ln) for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [ln["bad_videos"] for ln in lines] == [4, 4, 4]  # 4 steps an epoch
+    assert result.bad_videos == 12
 
 
 def test_warmup_longer_than_the_run_is_warned(tmp_path, capsys):

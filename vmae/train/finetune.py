@@ -70,7 +70,7 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
         if mixup is not None:
             video, targets = mix_clips(mixup, video, targets)
         loss = criterion(net(video).float(), targets)
-        return StepOutput(loss, clips=video.shape[0], bad=int(bad.sum()))
+        return StepOutput(loss, clips=video.shape[0], bad=bad.sum())
 
     return step
 

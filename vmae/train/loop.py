@@ -12,9 +12,12 @@ per-process generator, seeded from ``torch.initial_seed()``) and a fresh loader 
 ``make_loader(epoch)`` (its sampler and worker seeds set from the same numbers); numpy / python
 states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
 
-The loss is accumulated on the device and read once an epoch (no per-step host sync on CUDA); the
-first non-finite step is tracked on the device too, so the error can still name it. The checkpoint
-is rewritten only after an epoch whose losses were all finite, so the last good one is kept.
+Batches reach ``step_fn`` with their tensors already on the device: on CUDA a
+``vmae.train.prefetch.DevicePrefetcher`` copies the next batch on a side stream while the current
+step computes. The loss and the skipped-video count are accumulated on the device and read once an
+epoch (no per-step host sync on CUDA); the first non-finite step is tracked on the device too, so
+the error can still name it. The checkpoint is rewritten only after an epoch whose losses were all
+finite, so the last good one is kept.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from vmae.errors import UserError
 from vmae.train import optim
 from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vmae.train.distributed import DistEnv, all_reduce, barrier
+from vmae.train.prefetch import DevicePrefetcher
 
 LOG_NAME = "log.jsonl"
 
@@ -54,10 +58,10 @@ class StepOutput:
 
     loss: torch.Tensor  # scalar, differentiable
     clips: int  # clips in this process's batch (for clips/s)
-    bad: int = 0  # unreadable videos skipped to build this batch
+    bad: int | torch.Tensor = 0  # unreadable videos skipped to build this batch (a device scalar: no sync)
 
 
-StepFn = Callable[[Any, int], StepOutput]  # (batch, global optimiser step) -> StepOutput
+StepFn = Callable[[Any, int], StepOutput]  # (batch with its tensors on the device, global step) -> StepOutput
 
 
 @dataclass
@@ -128,7 +132,8 @@ def train(
     """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
 
     model: the unwrapped module (its state dict is checkpointed); ``step_fn`` may call a DDP /
-    compiled wrapper of it. groups: from ``optim.param_groups``. make_loader(epoch): the batches
+    compiled wrapper of it; it gets each batch with its tensors on ``env.device`` (moved by a
+    ``DevicePrefetcher``). groups: from ``optim.param_groups``. make_loader(epoch): the batches
     of one epoch for ``step_fn`` (the same length every epoch), a function of (seed, epoch) only.
     clips_per_step: clips of one optimiser step over all processes (the
     lr scaling batch). on_epoch_end(epoch) (rank 0 only, 1-based epoch) returns extra log fields.
@@ -172,10 +177,11 @@ def train(
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=env.device)
         first_bad = torch.full((), total_steps, dtype=torch.long, device=env.device)  # first non-finite step
-        clips = bad = 0
+        bad = torch.zeros((), dtype=torch.long, device=env.device)
+        clips = 0
         lr = peak_lr
-        progress = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
-                        disable=None if env.is_main else True)
+        progress = tqdm(DevicePrefetcher(loader, env.device), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                        mininterval=10, leave=False, disable=None if env.is_main else True)
         for batch in progress:
             lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
             optim.set_lr(optimizer, lr)
@@ -194,7 +200,8 @@ def train(
             bad += out.bad
             step += 1
 
-        counts = all_reduce(torch.tensor([clips, bad], dtype=torch.float64, device=env.device), env)
+        counts = torch.stack([torch.tensor(clips, dtype=torch.float64, device=env.device), bad.double()])
+        counts = all_reduce(counts, env)
         loss_sum = all_reduce(loss_sum, env) / env.world_size
         bad_step = int(all_reduce(first_bad, env, dist.ReduceOp.MIN).item())
         if bad_step < total_steps:

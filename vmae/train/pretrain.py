@@ -45,7 +45,7 @@ def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid:
         mask = make_mask(cfg.masking, video.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
         pred = net(video, mask)
         loss = mae_loss(pred, video, mask, cfg.model.patch_size, cfg.model.tubelet_size, cfg.norm_pix_loss)
-        return StepOutput(loss, clips=video.shape[0], bad=int(bad.sum()))
+        return StepOutput(loss, clips=video.shape[0], bad=bad.sum())
 
     return step
 
@@ -59,7 +59,7 @@ def moco_step(net: torch.nn.Module, env: DistEnv, data_cfg: DataConfig, total_st
         clips, _, bad = batch
         views = to_device_normalized(clips, env.device, data_cfg.mean, data_cfg.std)
         loss = net(views[:, 0], views[:, 1], cosine_momentum(step_index, total_steps, base_momentum))
-        return StepOutput(loss, clips=2 * views.shape[0], bad=int(bad.sum()))
+        return StepOutput(loss, clips=2 * views.shape[0], bad=bad.sum())
 
     return step
 

@@ -1,0 +1,85 @@
+"""DevicePrefetcher: pass-through off CUDA, nested batches moved, one batch ahead on a side stream."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vmae.train import prefetch
+from vmae.train.prefetch import DevicePrefetcher, map_tensors, to_device
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def batches(count: int) -> list[list]:
+    """Loader-like batches: [uint8 clips (2, 3, 4, 8, 8), labels (2,), bad (2,), a non-tensor]."""
+    gen = torch.Generator().manual_seed(0)
+    return [[torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8, generator=gen),
+             torch.tensor([i, i + 1]), torch.tensor([0, i]), f"batch {i}"] for i in range(count)]
+
+
+def test_map_tensors_keeps_the_structure_and_non_tensors():
+    batch = ([torch.ones(2), {"a": torch.zeros(1), "b": 3}], torch.arange(3), "x")
+    doubled = map_tensors(batch, lambda t: 2 * t)
+    assert isinstance(doubled, tuple) and isinstance(doubled[0], list) and doubled[2] == "x"
+    assert doubled[0][0].tolist() == [2.0, 2.0] and doubled[0][1]["b"] == 3
+    assert doubled[1].tolist() == [0, 2, 4]
+
+
+def test_to_device_moves_every_tensor():
+    batch = [torch.ones(2, 3), (torch.arange(4), 5)]
+    moved = to_device(batch, torch.device("meta"))
+    assert moved[0].device.type == moved[1][0].device.type == "meta"
+    assert moved[0].shape == (2, 3) and moved[1][1] == 5
+
+
+def test_cpu_passes_batches_through_unchanged():
+    loader = batches(3)
+    prefetcher = DevicePrefetcher(loader, torch.device("cpu"))
+    assert len(prefetcher) == 3
+    out = list(prefetcher)
+    assert len(out) == 3 and all(a is b for a, b in zip(out, loader))
+    assert [b[3] for b in prefetcher] == ["batch 0", "batch 1", "batch 2"]  # iterable again
+
+
+@needs_cuda
+@pytest.mark.parametrize("count", [0, 1, 4])
+def test_cuda_batches_arrive_on_the_device_equal_and_in_order(count):
+    device = torch.device("cuda")
+    loader = [map_tensors(b, lambda t: t.pin_memory()) for b in batches(count)]
+    out = []
+    for batch in DevicePrefetcher(loader, device):
+        clips, labels, bad, name = batch
+        assert clips.is_cuda and labels.is_cuda and bad.is_cuda
+        assert clips.to(device, non_blocking=True) is clips  # the step's .to(device) is a no-op
+        out.append((clips.sum().item(), labels.tolist(), name))  # read on the consumer's stream
+    assert out == [(b[0].sum().item(), b[1].tolist(), b[3]) for b in loader]
+
+
+@needs_cuda
+def test_cuda_copy_is_on_a_side_stream_and_ahead_by_one(monkeypatch):
+    device = torch.device("cuda")
+    main = torch.cuda.current_stream(device)
+    seen: list[int] = []
+    copy_streams: list[torch.cuda.Stream] = []
+
+    def spy(batch, dev):
+        copy_streams.append(torch.cuda.current_stream(dev))
+        return to_device(batch, dev)
+
+    monkeypatch.setattr(prefetch, "to_device", spy)
+
+    class Loader:
+        def __len__(self) -> int:
+            return 3
+
+        def __iter__(self):
+            for i in range(3):
+                seen.append(i)
+                yield torch.full((1000,), i, dtype=torch.float32).pin_memory()
+
+    for i, x in enumerate(DevicePrefetcher(Loader(), device)):
+        assert seen == list(range(min(i + 2, 3)))  # batch i+1 is already staged when i is handed over
+        assert torch.cuda.current_stream(device) == main
+        assert (x * 2).sum().item() == 2 * i * 1000
+    assert len(copy_streams) == 3 and all(s != main for s in copy_streams)

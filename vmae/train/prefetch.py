@@ -1,0 +1,79 @@
+"""Batches moved to the GPU one step ahead, on a side CUDA stream, overlapping the copy with compute.
+
+``DevicePrefetcher(loader, device)`` iterates ``loader`` and yields its batches with every tensor
+(in nested tuples / lists / dicts) already on ``device``. On CUDA the copy of batch i+1 is issued
+``non_blocking`` (truly asynchronous from the loader's pinned memory) on a side stream before batch
+i is handed over; the consumer's stream waits on an event recorded after that copy only (not on the
+whole side stream), and each tensor is ``record_stream``-ed on the consumer's stream so the caching
+allocator does not hand its memory back to the side stream while compute still reads it. Off CUDA
+the batches pass through unchanged. ``len()`` is the loader's, so ``tqdm`` shows a total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+
+
+def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``batch`` with ``fn`` applied to each of its tensors, through nested tuples, lists and dicts;
+    anything else is kept as it is."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(map_tensors(b, fn) for b in batch)
+    if isinstance(batch, dict):
+        return {k: map_tensors(v, fn) for k, v in batch.items()}
+    return batch
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Every tensor of ``batch`` copied to ``device`` with ``non_blocking=True`` (asynchronous from
+    pinned memory); a tensor already there is returned as it is."""
+    return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
+
+
+class DevicePrefetcher:
+    """``loader``'s batches with their tensors on ``device``, copied one batch ahead on CUDA."""
+
+    def __init__(self, loader: Iterable, device: torch.device) -> None:
+        self.loader = loader
+        self.device = device
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.device.type != "cuda":
+            yield from self.loader
+            return
+        side = torch.cuda.Stream(device=self.device)
+        pending: tuple[Any, torch.cuda.Event] | None = None
+        for batch in self.loader:
+            staged = self._stage(batch, side)
+            if pending is not None:
+                yield self._hand_over(*pending)
+            pending = staged
+        if pending is not None:
+            yield self._hand_over(*pending)
+
+    def _stage(self, batch: Any, side: torch.cuda.Stream) -> tuple[Any, torch.cuda.Event]:
+        """Issue the copy of ``batch`` on ``side``; -> (device batch, event recorded after the copy)."""
+        with torch.cuda.stream(side):
+            moved = to_device(batch, self.device)
+            done = torch.cuda.Event()
+            done.record(side)
+        return moved, done
+
+    def _hand_over(self, batch: Any, done: torch.cuda.Event) -> Any:
+        """Make the consumer's (current) stream wait for ``batch``'s copy; mark its memory as used there."""
+        stream = torch.cuda.current_stream(self.device)
+        stream.wait_event(done)
+
+        def used_on_stream(tensor: torch.Tensor) -> torch.Tensor:
+            tensor.record_stream(stream)
+            return tensor
+
+        return map_tensors(batch, used_on_stream)
