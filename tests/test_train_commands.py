@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import matplotlib.image
@@ -12,7 +13,15 @@ import pytest
 import torch
 
 from vmae.cli import main as vmae
+from vmae.config import ModelConfig, PretrainConfig
+from vmae.data.transforms import normalize
+from vmae.models import build_videomae
+from vmae.models.mae import mae_loss
+from vmae.models.masking import make_mask, split_mask
 from vmae.train.checkpoint import load_checkpoint
+from vmae.train.distributed import DistEnv, VideoMAEByIndices, wrap_model
+from vmae.train.loop import derive_seed
+from vmae.train.pretrain import mask_indices, videomae_step
 
 TINY = ["--epochs", "1", "optim.batch_size=10", "optim.warmup_epochs=0", "data.num_workers=0",
         "model.num_frames=8", "data.test_clips=1"]
@@ -127,3 +136,46 @@ def test_repeated_sampling_puts_all_clips_in_the_batch(tiny_dataset: Path, tmp_p
     assert log["step"] == 2
     assert _metrics(out)["lr"] == pytest.approx(1.5e-4 * 20 / 256)  # 10 videos x 2 clips a step
     assert torch.isfinite(torch.tensor(log["loss"]))
+
+
+# --------------------------------------------------------------------------- the VideoMAE step's mask path
+
+
+def test_mask_indices_are_split_mask_in_one_buffer():
+    mask = make_mask("tube", 3, (2, 4, 4), 0.75, torch.Generator().manual_seed(0))
+    visible, masked = mask_indices(mask, torch.device("cpu"))
+    expected = split_mask(mask)
+    assert torch.equal(visible, expected[0]) and torch.equal(masked, expected[1])
+    assert visible.shape == (3, 8) and masked.shape == (3, 24)
+    assert visible.untyped_storage().data_ptr() == masked.untyped_storage().data_ptr()  # one copy
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mask_indices_copy_does_not_wait_for_the_gpu():
+    mask = make_mask("tube", 128, (8, 14, 14), 0.9, torch.Generator().manual_seed(0))
+    device = torch.device("cuda")
+    mask_indices(mask, device)  # warm the pinned-memory cache
+    torch.cuda.synchronize()
+    torch.cuda._sleep(2_000_000_000)  # ~1 s of GPU work queued ahead of the copy
+    start = time.perf_counter()
+    visible, masked = mask_indices(mask, device)
+    queued_s = time.perf_counter() - start
+    assert queued_s < 0.2  # a pageable copy would have waited for the sleep
+    expected = split_mask(mask)
+    assert torch.equal(visible.cpu(), expected[0]) and torch.equal(masked.cpu(), expected[1])
+
+
+def test_videomae_step_matches_the_mask_forward():
+    cfg = PretrainConfig(model=ModelConfig(num_frames=8), mask_ratio=0.75, seed=5)
+    torch.manual_seed(0)
+    model = build_videomae(cfg.model)
+    env = DistEnv()
+    net = wrap_model(model, env)
+    assert isinstance(net, VideoMAEByIndices) and net.mae is model
+    clips = torch.randint(0, 256, (2, 2, 3, 8, 32, 32), dtype=torch.uint8)
+    out = videomae_step(net, cfg, env, model.grid)((clips, torch.zeros(2), torch.tensor([0, 3])), 7)
+    assert out.clips == 4 and int(out.bad) == 3
+    video = normalize(clips.flatten(0, 1), cfg.data.mean, cfg.data.std)
+    mask = make_mask("tube", 4, model.grid, 0.75, torch.Generator().manual_seed(derive_seed(5, 7)))
+    expected = mae_loss(model(video, mask), video, mask, 4, 4)
+    torch.testing.assert_close(out.loss, expected)

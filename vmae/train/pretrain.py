@@ -7,7 +7,8 @@ Writes ``<out>/checkpoint.pt`` (every epoch; rerunning resumes), ``<out>/log.jso
 ``<out>/metrics.json`` (method, epochs, final_loss, train_videos, wall_s, clips_per_s, bad_videos).
 Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
-CPU generator seeded by (seed, step, rank). MoCo v3: the two views are two clips of one visit.
+CPU generator seeded by (seed, step, rank), and their token indices reach the GPU in one asynchronous
+copy from pinned memory (``mask_indices``). MoCo v3: the two views are two clips of one visit.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import argparse
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from vmae.config import DataConfig, PretrainConfig, to_dict
 from vmae.data.transforms import to_device_normalized
 from vmae.models import build_moco, build_videomae
-from vmae.models.mae import mae_loss
-from vmae.models.masking import make_mask
+from vmae.models.mae import targets_at
+from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, shutdown, wrap_model
@@ -34,8 +36,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=["videomae", "mocov3"], help="pretraining method (overrides the config)")
 
 
+def mask_indices(mask: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A CPU mask (B, N) -> ``(visible_idx (B, N_vis), masked_idx (B, N_masked))`` on ``device``.
+
+    Split on the CPU (no device sync), written into one pinned buffer on CUDA and moved by one
+    ``non_blocking`` copy: truly asynchronous, where a copy from pageable memory would first wait
+    for everything queued on the GPU.
+    """
+    visible, masked = split_mask(mask)
+    flat = torch.empty(mask.numel(), dtype=torch.long, pin_memory=device.type == "cuda")
+    torch.cat([visible.flatten(), masked.flatten()], out=flat)
+    flat = flat.to(device, non_blocking=True)
+    return flat[: visible.numel()].view_as(visible), flat[visible.numel():].view_as(masked)
+
+
 def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
-    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips."""
+    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips.
+
+    net: ``wrap_model`` of a VideoMAE, called ``net(video, visible_idx, masked_idx)``."""
 
     def step(batch, step_index: int) -> StepOutput:
         clips, _, bad = batch
@@ -43,9 +61,10 @@ def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid:
         video = to_device_normalized(clips.flatten(0, 1), env.device, cfg.data.mean, cfg.data.std)
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
         mask = make_mask(cfg.masking, video.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
-        pred = net(video, mask)
-        loss = mae_loss(pred, video, mask, cfg.model.patch_size, cfg.model.tubelet_size, cfg.norm_pix_loss)
-        return StepOutput(loss, clips=video.shape[0], bad=bad.sum())
+        visible_idx, masked_idx = mask_indices(mask, video.device)
+        pred = net(video, visible_idx, masked_idx)
+        target = targets_at(video, masked_idx, cfg.model.patch_size, cfg.model.tubelet_size, cfg.norm_pix_loss)
+        return StepOutput(F.mse_loss(pred.float(), target), clips=video.shape[0], bad=bad.sum())
 
     return step
 
