@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DistributedSampler
 
 from test_readers import bad_files
 from vmae.bench.loader import moving_frames
 from vmae.config import DataConfig
 from vmae.data import readers, transforms
-from vmae.data.dataset import ClipDataset, build_loader, collate_eval
+from vmae.data.dataset import ClipDataset, EpochSampler, SampleKey, build_loader, collate_eval
 from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.data.writer import write_video
 
@@ -187,3 +188,59 @@ def test_loader_is_reproducible_for_a_seed_with_workers(folder):
     a, b, c = first_batch(ds, 1, 1), first_batch(ds, 1, 1), first_batch(ds, 2, 1)
     torch.testing.assert_close(a, b)
     assert not torch.equal(a, c)
+
+
+def inner_order(ds: ClipDataset, seed: int, epoch: int) -> list[int]:
+    inner = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=seed)
+    inner.set_epoch(epoch)
+    return list(inner)
+
+
+def test_epoch_sampler_tags_the_sampler_order_with_seed_and_epoch(folder):
+    ds = dataset(folder / "train.csv", train=True)
+    sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=4), seed=4)
+    for epoch in (0, 3):
+        sampler.set_epoch(epoch)
+        keys = iter(sampler)
+        sampler.set_epoch(epoch + 1)  # a later set_epoch does not change an iteration under way
+        assert list(keys) == [SampleKey(i, 4, epoch) for i in inner_order(ds, 4, epoch)]
+    assert len(sampler) == 3
+
+
+def test_keyed_items_depend_on_seed_epoch_and_index_only(folder):
+    ds = dataset(folder / "train.csv", train=True, k=2)
+    first = ds[SampleKey(1, 0, 5)][0]
+    ds[SampleKey(2, 0, 5)], ds[0]  # other draws in between leave no trace
+    torch.testing.assert_close(dataset(folder / "train.csv", train=True, k=2)[SampleKey(1, 0, 5)][0], first)
+    torch.testing.assert_close(ds[SampleKey(1, 0, 5)][0], first)
+    assert not torch.equal(ds[SampleKey(1, 0, 6)][0], first)  # another epoch
+    assert not torch.equal(ds[SampleKey(1, 1, 5)][0], first)  # another seed
+    assert ds[SampleKey(1, 0, 5)][1:] == (1, 0)
+
+
+def epoch_batches(loader, sampler: EpochSampler, epochs: range) -> list[torch.Tensor]:
+    out = []
+    for epoch in epochs:
+        sampler.set_epoch(epoch)
+        out += [clips for clips, _, _ in loader]
+    return out
+
+
+def test_one_persistent_loader_repeats_fresh_loaders_epoch_by_epoch(folder):
+    """Workers started once serve epochs 0-2 exactly as a loader started at each epoch (a resumed
+    run) and as the main process alone."""
+    ds = dataset(folder / "train.csv", train=True, k=2)
+
+    def loader(workers: int):
+        sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=9), seed=9)
+        return build_loader(ds, 1, shuffle=False, seed=0, num_workers=workers, drop_last=True,
+                            sampler=sampler), sampler
+
+    persistent = epoch_batches(*loader(2), range(3))
+    fresh = [b for epoch in range(3) for b in epoch_batches(*loader(2), range(epoch, epoch + 1))]
+    single = epoch_batches(*loader(0), range(3))
+    assert len(persistent) == 9
+    for a, b, c in zip(persistent, fresh, single):
+        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, c)
+    assert not torch.equal(torch.stack(persistent[:3]).sum(0), torch.stack(persistent[3:6]).sum(0))

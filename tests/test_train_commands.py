@@ -18,6 +18,7 @@ from vmae.data.transforms import normalize
 from vmae.models import build_videomae
 from vmae.models.mae import mae_loss
 from vmae.models.masking import make_mask, split_mask
+from vmae.train import cli_common, loop
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, VideoMAEByIndices, wrap_model
 from vmae.train.loop import derive_seed
@@ -51,6 +52,46 @@ def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path)
     ckpt = load_checkpoint(videomae_run / "checkpoint.pt")
     assert ckpt["method"] == "videomae" and ckpt["epoch"] == 1
     assert any(k.startswith("decoder.") for k in ckpt["model"])
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+def test_interrupted_and_resumed_run_with_workers_is_bit_identical(tiny_dataset: Path, tmp_path: Path,
+                                                                    monkeypatch):
+    """Two loader workers that persist across epochs; the resumed run starts them at epoch 2."""
+    args = ["--data", str(tiny_dataset), "--epochs", "3", "optim.batch_size=10", "optim.warmup_epochs=0",
+            "data.num_workers=2", "model.num_frames=8", "data.repeated_sampling=2"]
+    assert vmae(["pretrain", "--out", str(tmp_path / "straight"), *args]) == 0
+    save = loop.save_checkpoint
+
+    def save_then_stop(path, state):
+        save(path, state)
+        if state["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(Interrupted):
+        vmae(["pretrain", "--out", str(tmp_path / "resumed"), *args])
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    assert vmae(["pretrain", "--out", str(tmp_path / "resumed"), *args]) == 0
+    straight, resumed = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("straight", "resumed"))
+    assert straight["step"] == resumed["step"] == 6
+    for name, value in straight["model"].items():
+        assert torch.equal(resumed["model"][name], value), name
+
+
+def test_train_loaders_hand_out_one_loader_set_to_each_epoch(tiny_dataset: Path):
+    args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
+    dataset = cli_common.train_dataset(args, PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
+    make_loader = cli_common.train_loaders(dataset, 4, 0, DistEnv(), seed=1)
+    loader = make_loader(0)
+    first = [labels.tolist() for _, labels, _ in loader]
+    assert make_loader(1) is loader and len(loader) == 5
+    second = [labels.tolist() for _, labels, _ in loader]
+    assert first != second  # reshuffled (and re-augmented: flips swap some labels)
+    assert [labels.tolist() for _, labels, _ in make_loader(0)] == first
 
 
 def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path, capsys):

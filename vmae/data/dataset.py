@@ -9,6 +9,13 @@ Evaluation items are ``(views: float32 (V, C, T, H, W), label: int, ok: bool)`` 
 ``V = test_clips * test_crops``; an unreadable video gives ``ok=False`` and an empty tensor, which
 ``collate_eval`` drops and counts.
 
+Training randomness (clip starts, crops, flips) has two sources. An item asked for by a
+``SampleKey(index, seed, epoch)`` (what an ``EpochSampler`` yields) draws from a generator seeded by
+those three numbers: a function of (seed, epoch, index) only, whichever worker reads it and whatever
+that worker read before, so one DataLoader with persistent workers serves every epoch of a run and
+a resumed run repeats the augmentations exactly. An item asked for by a plain index draws from the
+process's generator (``ClipDataset.rng``), seeded from the loader's worker seed.
+
 Each unreadable file is logged once (per process) with its path. With ``DataConfig.frame_cache``
 naming a built frame cache (``vmae cache``), frames come from its memory-mapped arrays instead.
 """
@@ -16,12 +23,13 @@ naming a built frame cache (``vmae cache``), frames come from its memory-mapped 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
 
 from vmae.config import DataConfig
 from vmae.data import readers
@@ -33,6 +41,39 @@ from vmae.data.transforms import eval_views, flip_decisions, multiscale_crop, no
 log = logging.getLogger(__name__)
 
 MAX_BAD_IN_A_ROW = 32  # training: consecutive unreadable videos tolerated before giving up
+
+
+class SampleKey(NamedTuple):
+    """A training index with the draw it belongs to: its item's randomness is seeded by all three."""
+
+    index: int
+    seed: int
+    epoch: int
+
+
+class EpochSampler(Sampler[SampleKey]):
+    """The indices of a ``DistributedSampler`` as ``SampleKey(index, seed, epoch)``.
+
+    ``set_epoch`` sets the epoch of both (the order and the keys). The epoch travels with each index
+    to the loader's workers, which a ``set_epoch`` on the dataset would not reach: persistent workers
+    hold the copy of the dataset made when they started.
+    """
+
+    def __init__(self, sampler: DistributedSampler, seed: int) -> None:
+        self.sampler = sampler
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        seed, epoch = self.seed, self.epoch  # fixed when the epoch's iteration starts
+        return (SampleKey(index, seed, epoch) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 class ClipDataset(Dataset):
@@ -81,7 +122,8 @@ class ClipDataset(Dataset):
     # ------------------------------------------------------------------ randomness
 
     def rng(self) -> np.random.Generator:
-        """This process's Generator, seeded from torch's seed of the worker (or of the main process).
+        """This process's Generator (for items asked for by a plain index), seeded from torch's seed
+        of the worker (or of the main process).
 
         DataLoader workers get ``base_seed + worker_id`` from the loader's torch Generator, so the
         augmentations are reproducible for a given loader seed, and differ between workers.
@@ -101,8 +143,10 @@ class ClipDataset(Dataset):
             return self.cache.open(path)
         return readers.open_reader(path, self.cfg.reader)
 
-    def decode_clips(self, path: str, num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode the frames of ``num_clips`` clips of ``path`` in one read.
+    def decode_clips(self, path: str, num_clips: int, rng: np.random.Generator | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode the frames of ``num_clips`` clips of ``path`` in one read (training clips placed
+        with ``rng``, evaluation clips, ``rng=None``, at fixed positions).
 
         Returns ``(frames uint8 (F, H, W, 3), positions int64 (num_clips, T))``: the sorted union
         of the clips' frames, and clip j = ``frames[positions[j]]``.
@@ -110,7 +154,7 @@ class ClipDataset(Dataset):
         reader = self.open_video(path)
         clips = sample_clips(
             self.info.sampling_mode, reader.num_frames, self.num_frames, self.stride, num_clips,
-            train=self.train, rng=self.rng() if self.train else None,
+            train=self.train, rng=rng,
         )
         frames, positions = union_indices(clips)
         return torch.from_numpy(reader.get(frames)), torch.from_numpy(np.stack(positions))
@@ -122,33 +166,37 @@ class ClipDataset(Dataset):
 
     # ------------------------------------------------------------------ items
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, Any]:
-        return self._train_item(index) if self.train else self._eval_item(index)
+    def __getitem__(self, index: int | SampleKey) -> tuple[torch.Tensor, int, Any]:
+        """A training item, its randomness seeded by the key or, for a plain index, drawn from
+        ``rng()``; or an evaluation item (plain indices only)."""
+        if isinstance(index, SampleKey):
+            return self._train_item(index.index, np.random.default_rng([index.seed, index.epoch, index.index]))
+        return self._train_item(index, self.rng()) if self.train else self._eval_item(index)
 
-    def _train_item(self, index: int) -> tuple[torch.Tensor, int, int]:
+    def _train_item(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int, int]:
         attempts = min(len(self.items), MAX_BAD_IN_A_ROW)
         for bad in range(attempts):
             path, label = self.items[(index + bad) % len(self.items)]
             try:
-                frames, positions = self.decode_clips(path, self.clips_per_visit)
+                frames, positions = self.decode_clips(path, self.clips_per_visit, rng)
             except readers.VideoReadError as err:
                 self._report_bad(err)
                 continue
-            views, label = self._augment(frames, positions, label)
+            views, label = self._augment(frames, positions, label, rng)
             return views, label, bad
         raise RuntimeError(
             f"{self.manifest}: {attempts} videos in a row from row {index} ({self.items[index][0]}) "
             "are unreadable: expected decodable video files (see the warnings above)"
         )
 
-    def _augment(self, frames: torch.Tensor, positions: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
+    def _augment(self, frames: torch.Tensor, positions: torch.Tensor, label: int, rng: np.random.Generator
+                 ) -> tuple[torch.Tensor, int]:
         """Clips ``frames[positions[j]]`` -> (k, C, T, S, S), and the label after any flip.
 
         With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
         together so that every clip keeps the same label; otherwise each clip flips on its own.
         Each clip is cropped, resized, flipped and written in the model layout with one copy.
         """
-        rng = self.rng()
         k = len(positions)
         swap = self.flip and self.info.flip_label_map[label] != label
         flips = flip_decisions(k, rng, together=swap) if self.flip else np.zeros(k, dtype=bool)

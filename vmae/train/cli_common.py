@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vmae.config import ConfigError, build_config, to_dict
-from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.dataset import ClipDataset, EpochSampler, build_loader
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
 from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size
@@ -122,16 +122,21 @@ def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Pat
 def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int
                   ) -> Callable[[int], DataLoader]:
     """``make_loader(epoch)`` for the loop: this process's shard in a (seed, epoch) order, full
-    batches of ``global_batch / world_size`` videos, worker seeds from (seed, epoch, rank)."""
+    batches of ``global_batch / world_size`` videos, each video's augmentation a function of
+    (seed, epoch, video) only (``EpochSampler`` keys).
+
+    Every call returns the same DataLoader, set to ``epoch``: its persistent workers start once
+    and serve every epoch. Iterate it before the next call (the loop does, one epoch at a time)."""
     batch = local_batch_size(global_batch, env)
     if len(dataset) < global_batch:
         raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
                          f"(optim.batch_size={global_batch}); lower optim.batch_size")
-    sampler = build_sampler(dataset, env, shuffle=True, seed=seed)
+    sampler = EpochSampler(build_sampler(dataset, env, shuffle=True, seed=seed), seed)
+    loader = build_loader(dataset, batch, shuffle=False, seed=derive_seed(seed, 0, env.rank),
+                          num_workers=num_workers, drop_last=True, sampler=sampler)
 
     def make_loader(epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)
-        return build_loader(dataset, batch, shuffle=False, seed=derive_seed(seed, epoch, env.rank),
-                            num_workers=num_workers, drop_last=True, sampler=sampler)
+        return loader
 
     return make_loader

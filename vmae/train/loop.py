@@ -7,10 +7,10 @@ bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JS
 ``<out>/log.jsonl``, and a stop with a clear error on a non-finite loss.
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
-``torch.manual_seed(derive_seed(seed, epoch, rank))`` (which also restarts the data layer's
-per-process generator, seeded from ``torch.initial_seed()``) and a fresh loader from
-``make_loader(epoch)`` (its sampler and worker seeds set from the same numbers); numpy / python
-states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
+``torch.manual_seed(derive_seed(seed, epoch, rank))`` and iterates ``make_loader(epoch)``, whose
+batches (order and augmentations) are a function of (seed, epoch) only; it may return the same
+loader every epoch (``cli_common.train_loaders`` does: its persistent workers start once). numpy /
+python states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
 
 Batches reach ``step_fn`` with their tensors already on the device: on CUDA a
 ``vmae.train.prefetch.DevicePrefetcher`` copies the next batch on a side stream while the current
