@@ -20,9 +20,9 @@ from vmae.models.mae import mae_loss
 from vmae.models.masking import make_mask, split_mask
 from vmae.train import cli_common, loop
 from vmae.train.checkpoint import load_checkpoint
-from vmae.train.distributed import DistEnv, VideoMAEByIndices, wrap_model
+from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.loop import derive_seed
-from vmae.train.pretrain import mask_indices, videomae_step
+from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 
 TINY = ["--epochs", "1", "optim.batch_size=10", "optim.warmup_epochs=0", "data.num_workers=0",
         "model.num_frames=8", "data.test_clips=1"]
@@ -211,8 +211,7 @@ def test_videomae_step_matches_the_mask_forward():
     torch.manual_seed(0)
     model = build_videomae(cfg.model)
     env = DistEnv()
-    net = wrap_model(model, env)
-    assert isinstance(net, VideoMAEByIndices) and net.mae is model
+    net = wrap_model(VideoMAEObjective(model, cfg), env)
     clips = torch.randint(0, 256, (2, 2, 3, 8, 32, 32), dtype=torch.uint8)
     out = videomae_step(net, cfg, env, model.grid)((clips, torch.zeros(2), torch.tensor([0, 3])), 7)
     assert out.clips == 4 and int(out.bad) == 3

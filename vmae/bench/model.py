@@ -47,7 +47,7 @@ from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.finetune import classification_step
 from vmae.train.loop import StepFn
 from vmae.train.optim import build_optimizer, param_groups
-from vmae.train.pretrain import videomae_step
+from vmae.train.pretrain import VideoMAEObjective, videomae_step
 
 PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 / H200 SXM
 MASK_RATIO = 0.9
@@ -172,7 +172,7 @@ def pretrain_step_fn(cfg: ModelConfig, device: torch.device, compile_model: bool
     """The project's VideoMAE model (compiled when asked) and its training step function."""
     run_cfg = PretrainConfig(mask_ratio=MASK_RATIO, masking="tube", model=cfg)
     model = build_videomae(cfg)
-    net = wrap_model(model, DistEnv(device=device), compile_model)
+    net = wrap_model(VideoMAEObjective(model, run_cfg), DistEnv(device=device), compile_model)
     return model, videomae_step(net, run_cfg, DistEnv(device=device), model.grid)
 
 

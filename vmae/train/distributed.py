@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
 from vmae.config import ConfigError
-from vmae.models.mae import VideoMAE
 
 
 @dataclass(frozen=True)
@@ -97,35 +96,16 @@ def build_sampler(dataset: Dataset, env: DistEnv, shuffle: bool, seed: int) -> D
     return DistributedSampler(dataset, num_replicas=env.world_size, rank=env.rank, shuffle=shuffle, seed=seed)
 
 
-class VideoMAEByIndices(nn.Module):
-    """A VideoMAE entered by token indices: ``forward`` is ``VideoMAE.forward_indices``, so DDP and
-    ``torch.compile`` (which call ``forward``) reach it. (video (B, C, T, H, W), visible_idx (B, N_vis),
-    masked_idx (B, N_masked), both on the video's device) -> predictions (B, N_masked, 3*t*p*p).
-
-    The training step makes the mask on the CPU and moves its indices itself, from pinned memory
-    (``vmae.train.pretrain.mask_indices``); ``VideoMAE.forward(video, mask)`` would copy them from
-    pageable memory, which waits for the GPU to drain. Its state dict is the VideoMAE's under ``mae.``.
-    """
-
-    def __init__(self, mae: VideoMAE) -> None:
-        super().__init__()
-        self.mae = mae
-
-    def forward(self, video: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor) -> torch.Tensor:
-        return self.mae.forward_indices(video, visible_idx, masked_idx)
-
-
 def wrap_model(model: nn.Module, env: DistEnv, compile_model: bool = False) -> nn.Module:
     """Move ``model`` to the device, wrap it in DDP when distributed, and ``torch.compile`` it on
-    CUDA when asked. Returns the module to call in the training step (for a ``VideoMAE``: a
-    ``VideoMAEByIndices`` of it, called with the mask's token indices); keep ``model`` itself for
+    CUDA when asked. Returns the module to call in the training step; keep ``model`` itself for
     state dicts."""
     if env.distributed and env.device.type == "cuda":
         # MoCo v3's BatchNorm heads normalise over the global batch, as in MoCo v3 (converted in
         # place, so ``model``'s state dict keeps its keys). SyncBatchNorm runs on CUDA only.
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(env.device)
-    wrapped: nn.Module = VideoMAEByIndices(model) if isinstance(model, VideoMAE) else model
+    wrapped: nn.Module = model
     if env.distributed:
         device_ids = [env.device.index] if env.device.type == "cuda" else None
         wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=device_ids)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vmae.config import DataConfig, PretrainConfig, to_dict
-from vmae.data.transforms import to_device_normalized
+from vmae.data.transforms import normalize, to_device_normalized
 from vmae.models import build_moco, build_videomae
-from vmae.models.mae import targets_at
+from vmae.models.mae import VideoMAE, targets_at
 from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
@@ -50,21 +51,42 @@ def mask_indices(mask: torch.Tensor, device: torch.device) -> tuple[torch.Tensor
     return flat[: visible.numel()].view_as(visible), flat[visible.numel():].view_as(masked)
 
 
-def videomae_step(net: torch.nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
+class VideoMAEObjective(nn.Module):
+    """The whole VideoMAE training objective as one module, so ``torch.compile`` fuses the input
+    normalisation, the model and the targets into one graph, and DDP wraps it.
+
+    forward(clips (B, C, T, H, W) uint8 from the loader, or float already normalised,
+    visible_idx (B, N_vis), masked_idx (B, N_masked) on the clips' device) -> the MSE between the
+    predicted and the target pixels of the masked tubelets (fp32 scalar). Its state dict is the
+    VideoMAE's under ``mae.``; checkpoint the VideoMAE itself.
+    """
+
+    def __init__(self, mae: VideoMAE, cfg: PretrainConfig):
+        super().__init__()
+        self.mae = mae
+        self.mean, self.std = cfg.data.mean, cfg.data.std
+        self.patch_size, self.tubelet_size = cfg.model.patch_size, cfg.model.tubelet_size
+        self.norm_pix = cfg.norm_pix_loss
+
+    def forward(self, clips: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor) -> torch.Tensor:
+        video = normalize(clips, self.mean, self.std) if clips.dtype == torch.uint8 else clips
+        pred = self.mae.forward_indices(video, visible_idx, masked_idx)
+        target = targets_at(video, masked_idx, self.patch_size, self.tubelet_size, self.norm_pix)
+        return F.mse_loss(pred.float(), target)
+
+
+def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
     """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips.
 
-    net: ``wrap_model`` of a VideoMAE, called ``net(video, visible_idx, masked_idx)``."""
+    net: ``wrap_model`` of a ``VideoMAEObjective``."""
 
     def step(batch, step_index: int) -> StepOutput:
         clips, _, bad = batch
-        # (B*k, C, T, H, W)
-        video = to_device_normalized(clips.flatten(0, 1), env.device, cfg.data.mean, cfg.data.std)
+        clips = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
-        mask = make_mask(cfg.masking, video.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
-        visible_idx, masked_idx = mask_indices(mask, video.device)
-        pred = net(video, visible_idx, masked_idx)
-        target = targets_at(video, masked_idx, cfg.model.patch_size, cfg.model.tubelet_size, cfg.norm_pix_loss)
-        return StepOutput(F.mse_loss(pred.float(), target), clips=video.shape[0], bad=bad.sum())
+        mask = make_mask(cfg.masking, clips.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
+        loss = net(clips, *mask_indices(mask, clips.device))
+        return StepOutput(loss, clips=clips.shape[0], bad=bad.sum())
 
     return step
 
@@ -94,7 +116,8 @@ def main(args: argparse.Namespace) -> int:
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
-    net = wrap_model(model, env, cfg.compile and videomae)  # MoCo's in-forward EMA update stays eager
+    # MoCo's in-forward EMA update stays eager
+    net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
     if videomae:
         step = videomae_step(net, cfg, env, model.grid)
         clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
