@@ -4,7 +4,8 @@ the same step on a batch already on the device.
 Generates UCF101-like videos (``vmae.bench.loader.write_ucf_like``: 320x240 MPEG-4 AVIs, decoded by
 decord), then times, on one model and optimiser, ``vmae.train.pretrain.videomae_step``:
 
-- ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``);
+- ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
+  timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
 - ``data_clips_per_s``: on batches of the training loader (``vmae.train.cli_common.train_loaders``:
   worker processes decoding each video once per visit and cutting ``k`` clips from it, pinned
   memory) moved as the training loop moves them;
@@ -34,6 +35,7 @@ from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv
 from vmae.train.optim import param_groups
+from vmae.train.prefetch import DevicePrefetcher
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,12 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch.device) -> Iterator[tuple]:
     """Endless training batches of ``clips`` clips (``clips / k`` videos), epoch after epoch, as
-    ``vmae.train.loop.train`` receives them."""
+    ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher``)."""
     make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers,
                                            DistEnv(device=device), seed=0)
     epoch = 0
     while True:
-        yield from make_loader(epoch)
+        yield from DevicePrefetcher(make_loader(epoch), device)
         epoch += 1
 
 
@@ -112,4 +114,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cached_rate = clips_per_s(loader_batches(dataset(str(cache_dir)), clips, args.workers, device))
             result["cached_clips_per_s"] = round(cached_rate, 1)
             result["cached_fraction"] = round(cached_rate / model_rate, 3)
+        result["model_clips_per_s_end"] = round(clips_per_s(iter(lambda: fixed, None)), 1)
     return result
