@@ -9,8 +9,9 @@ import torch
 
 from vmae.config import ModelConfig
 from vmae.models import build_encoder
+from vmae.models.masking import make_mask, split_mask
 from vmae.models.pos_embed import resize_grid_table, sincos_table
-from vmae.models.vit import MODEL_SIZES, VideoViT, layer_id
+from vmae.models.vit import MODEL_SIZES, VideoViT, gather_tubelets, layer_id
 
 
 def _tiny(**kw) -> VideoViT:
@@ -83,6 +84,66 @@ def test_visible_idx_runs_blocks_on_gathered_tokens_only():
     for block in model.blocks:
         expected = block(expected)
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_gather_tubelets_reads_the_indexed_cubes():
+    video = torch.randn(2, 3, 4, 16, 16)
+    index = torch.tensor([[0, 27], [31, 6]])
+    cubes = gather_tubelets(video, index, 4, 2)
+    assert cubes.shape == (2, 2, 3, 2, 4, 4)
+    # token 27 = (t'=1, h'=2, w'=3): frames 2..3, rows 8..11, cols 12..15; token 6 = (0, 1, 2)
+    assert torch.equal(cubes[0, 1], video[0, :, 2:4, 8:12, 12:16])
+    assert torch.equal(cubes[1, 1], video[1, :, 0:2, 4:8, 8:12])
+    assert torch.equal(cubes[1, 0], video[1, :, 2:4, 12:16, 12:16])
+
+
+def _conv_then_gather(model: VideoViT, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """The reference visible-token path: Conv3d over every tubelet, positions, then the visible rows."""
+    tokens = model.patch_embed(x)
+    tokens = tokens + sincos_table(tokens.shape[1], tokens.shape[2])[None]
+    return tokens.gather(1, visible[..., None].expand(-1, -1, tokens.shape[-1]))
+
+
+@pytest.mark.parametrize("kind", ["tube", "random", "frame"])
+def test_visible_path_equals_conv_over_all_tokens_then_gather(kind):
+    torch.manual_seed(0)
+    model = _tiny(num_frames=8).eval()
+    torch.nn.init.normal_(model.patch_embed.proj.bias)  # a non-zero bias is exercised too
+    x = torch.randn(3, 3, 8, 16, 16)
+    mask = make_mask(kind, 3, model.grid, 0.75, torch.Generator().manual_seed(1))
+    visible = split_mask(mask)[0]
+    embedded = model.patch_embed.forward_at(x, visible) + model.pos_embed[0][visible]
+    reference = _conv_then_gather(model, x, visible)
+    assert embedded.shape == (3, visible.shape[1], 32)
+    assert torch.allclose(embedded, reference, rtol=1e-5, atol=1e-6)
+
+    proj = model.patch_embed.proj
+    out = model.forward_features(x, visible)
+    grads = torch.autograd.grad(out.square().sum(), [proj.weight, proj.bias])
+    expected = reference
+    for block in model.blocks:
+        expected = block(expected)
+    expected = model.norm(expected)
+    ref_grads = torch.autograd.grad(expected.square().sum(), [proj.weight, proj.bias])
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-6)
+    for grad, ref_grad in zip(grads, ref_grads):
+        scale = ref_grad.abs().max().item()  # fp32 sums over all tokens: tolerance relative to the largest entry
+        assert scale > 0 and torch.allclose(grad, ref_grad, rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_visible_path_drops_remainder_like_the_conv():
+    model = _tiny()
+    x = torch.randn(1, 3, 5, 18, 17)  # one frame, two rows and one column fill no tubelet: grid (2, 4, 4)
+    visible = torch.tensor([[3, 17, 30]])
+    assert torch.allclose(model.patch_embed.forward_at(x, visible), _conv_then_gather(model, x, visible)
+                          - sincos_table(32, 32)[visible], rtol=1e-5, atol=1e-6)
+
+
+def test_visible_path_leaves_state_dict_unchanged():
+    model = _tiny()
+    assert isinstance(model.patch_embed.proj, torch.nn.Conv3d)
+    assert [k for k in model.state_dict() if k.startswith("patch_embed")] == [
+        "patch_embed.proj.weight", "patch_embed.proj.bias"]
 
 
 def test_mean_pooling_vs_mae_encoder_norms():

@@ -13,6 +13,7 @@ from functools import partial
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
@@ -60,18 +61,49 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def gather_tubelets(video: torch.Tensor, index: torch.Tensor, patch_size: int, tubelet_size: int) -> torch.Tensor:
+    """The indexed (t, p, p) tubelets of each clip, read through a strided view (no copy of the clip).
+
+    video: (B, C, T, H, W); index: (B, M) token indices in (T', H', W') order -> (B, M, C, t, p, p).
+    Like the Conv3d, a remainder of frames / pixels that fills no whole tubelet is dropped.
+    """
+    b, c, t, h, w = video.shape
+    slots, rows, cols = t // tubelet_size, h // patch_size, w // patch_size
+    video = video[:, :, : slots * tubelet_size, : rows * patch_size, : cols * patch_size]
+    cubes = video.reshape(b, c, slots, tubelet_size, rows, patch_size, cols, patch_size)
+    cubes = cubes.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, T', H', W', C, t, p, p), a view
+    index = index.to(video.device)
+    batch = torch.arange(b, device=video.device)[:, None]
+    return cubes[batch, index // (rows * cols), index // cols % rows, index % cols]
+
+
 class TubeletEmbed(nn.Module):
     """Non-overlapping (t, p, p) tubelets -> tokens by one Conv3d. x: (B, C, T, H, W) -> (B, N, D)."""
 
     def __init__(self, patch_size: int, tubelet_size: int, in_chans: int, embed_dim: int):
         super().__init__()
+        self.patch_size, self.tubelet_size = patch_size, tubelet_size
         kernel = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
         nn.init.xavier_uniform_(self.proj.weight.view(embed_dim, -1))  # like a Linear
         nn.init.zeros_(self.proj.bias)
 
+    def num_tokens(self, x: torch.Tensor) -> int:
+        """Token count T'*H'*W' of a clip x: (B, C, T, H, W)."""
+        _, _, t, h, w = x.shape
+        return (t // self.tubelet_size) * (h // self.patch_size) * (w // self.patch_size)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)
+
+    def forward_at(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Tokens of the indexed tubelets only: x: (B, C, T, H, W), index: (B, M) -> (B, M, D).
+
+        The Conv3d applied as a linear map to the gathered tubelets: vectors laid out (C, t, p, p)
+        match the flattened (D, C, t, p, p) weight, so equal to ``forward(x)`` gathered at ``index``.
+        """
+        cubes = gather_tubelets(x, index, self.patch_size, self.tubelet_size).flatten(2)  # (B, M, C*t*p*p)
+        return F.linear(cubes, self.proj.weight.flatten(1), self.proj.bias)
 
 
 class VideoViT(nn.Module):
@@ -129,13 +161,16 @@ class VideoViT(nn.Module):
         return slots * height * width
 
     def forward_features(self, x: torch.Tensor, visible_idx: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, T, H, W) -> tokens (B, N, D); with ``visible_idx: (B, N_vis)`` only those tokens
-        (positions added first) pass the blocks -> (B, N_vis, D)."""
-        tokens = self.patch_embed(x)
-        tokens = tokens + sincos_rows(self.pos_embed, tokens.shape[1]).to(tokens.dtype)
-        if visible_idx is not None:
-            index = visible_idx.to(tokens.device)[..., None].expand(-1, -1, tokens.shape[-1])
-            tokens = tokens.gather(1, index)
+        """x: (B, C, T, H, W) -> tokens (B, N, D); with ``visible_idx: (B, N_vis)`` only those tubelets
+        are embedded (``TubeletEmbed.forward_at``), get their position rows and pass the blocks -> (B, N_vis, D)."""
+        if visible_idx is None:
+            tokens = self.patch_embed(x)
+            tokens = tokens + sincos_rows(self.pos_embed, tokens.shape[1]).to(tokens.dtype)
+        else:
+            visible_idx = visible_idx.to(x.device)
+            tokens = self.patch_embed.forward_at(x, visible_idx)
+            pos = sincos_rows(self.pos_embed, self.patch_embed.num_tokens(x))[0]  # (N, D)
+            tokens = tokens + pos[visible_idx].to(tokens.dtype)
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)
