@@ -7,8 +7,8 @@ import torch
 
 from vmae.config import ModelConfig
 from vmae.models import build_encoder, build_videomae
-from vmae.models.mae import VideoMAE, mae_loss, mae_targets, patchify, reconstruct, unpatchify
-from vmae.models.masking import make_mask
+from vmae.models.mae import VideoMAE, mae_loss, mae_targets, patchify, reconstruct, targets_at, unpatchify
+from vmae.models.masking import make_mask, split_mask
 
 P, TUB = 4, 2  # patch, tubelet
 
@@ -48,6 +48,21 @@ def test_normalised_target_matches_hand_computation():
     assert torch.allclose(by_pixel, hand, atol=1e-5)
     raw = mae_targets(video, mask, P, TUB, norm_pix=False)
     assert torch.equal(raw[0, 0], patchify(video, P, TUB)[0, 5])
+
+
+@pytest.mark.parametrize("kind", ["tube", "random", "frame"])
+@pytest.mark.parametrize("norm_pix", [True, False])
+def test_targets_at_equal_normalising_every_tubelet_then_gathering(kind, norm_pix):
+    video = torch.randn(3, 3, 4, 16, 16) * 2 + 0.5
+    masked = split_mask(_mask(3, kind=kind, seed=2))[1]
+    patches = patchify(video, P, TUB)  # the previous formula: all N tubelets, then the masked rows
+    if norm_pix:
+        pixels = patches.reshape(3, 32, -1, 3)
+        mean = pixels.mean(dim=-2, keepdim=True)
+        scale = pixels.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
+        patches = ((pixels - mean) / scale).flatten(2)
+    reference = patches.gather(1, masked[..., None].expand(-1, -1, patches.shape[-1]))
+    assert torch.equal(targets_at(video, masked, P, TUB, norm_pix), reference)
 
 
 def test_predictions_ignore_masked_pixels():

@@ -13,7 +13,7 @@ from timm.layers import trunc_normal_
 
 from vmae.models.masking import split_mask
 from vmae.models.pos_embed import sincos_rows, sincos_table
-from vmae.models.vit import LayerNorm, VideoViT, init_weights, make_blocks
+from vmae.models.vit import LayerNorm, VideoViT, gather_tubelets, init_weights, make_blocks
 
 NORM_EPS = 1e-6  # target normalisation: (x - mean) / (unbiased std + 1e-6), as the official VideoMAE
 
@@ -68,12 +68,16 @@ def mae_targets(
 def targets_at(
     video: torch.Tensor, masked_idx: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
 ) -> torch.Tensor:
-    """``mae_targets`` from masked token indices (B, N_masked) already on the video's device (no sync)."""
-    patches = patchify(video, patch_size, tubelet_size)
+    """``mae_targets`` from masked token indices (B, N_masked) already on the video's device (no sync).
+
+    Only the masked tubelets are gathered (through a strided view) and normalised -> (B, N_masked, t*p*p*C).
+    """
+    cubes = gather_tubelets(video, masked_idx, patch_size, tubelet_size)  # (B, M, C, t, p, p)
+    patches = cubes.permute(0, 1, 3, 4, 5, 2).flatten(2)  # (B, M, t*p*p*C), vectors (t, p, p, C)
     if norm_pix:
         pixels, mean, scale = _patch_stats(patches, video.shape[1])
         patches = ((pixels - mean) / scale).flatten(2)
-    return _gather_tokens(patches, masked_idx)
+    return patches
 
 
 def mae_loss(
