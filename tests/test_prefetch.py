@@ -83,3 +83,19 @@ def test_cuda_copy_is_on_a_side_stream_and_ahead_by_one(monkeypatch):
         assert torch.cuda.current_stream(device) == main
         assert (x * 2).sum().item() == 2 * i * 1000
     assert len(copy_streams) == 3 and all(s != main for s in copy_streams)
+
+
+def test_pin_leaves_device_tensors_alone():
+    meta = torch.empty(3, device="meta")
+    assert prefetch.pin(meta) is meta
+
+
+@needs_cuda
+def test_unpinned_batches_are_pinned_then_moved_equal():
+    device = torch.device("cuda")
+    loader = batches(3)  # pageable, as the training loader now hands them over
+    assert not loader[0][0].is_pinned()
+    pinned = prefetch.pin(loader[0][0])
+    assert pinned.is_pinned() and torch.equal(pinned, loader[0][0]) and prefetch.pin(pinned) is pinned
+    out = [(clips.sum().item(), labels.tolist()) for clips, labels, _, _ in DevicePrefetcher(loader, device)]
+    assert out == [(b[0].sum().item(), b[1].tolist()) for b in loader]

@@ -245,9 +245,11 @@ def build_loader(
     num_workers: int,
     drop_last: bool,
     sampler: Sampler | None = None,
+    pin_memory: bool | None = None,
 ) -> DataLoader:
-    """A DataLoader over ``dataset``: seeded shuffling and worker seeds, pinned memory on CUDA,
-    persistent workers, and ``collate_eval`` for evaluation datasets."""
+    """A DataLoader over ``dataset``: seeded shuffling and worker seeds, persistent workers, and
+    ``collate_eval`` for evaluation datasets. ``pin_memory`` (default: on with CUDA) is the
+    DataLoader's one-thread pinning; training loaders leave it to ``vmae.train.prefetch``."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
@@ -257,7 +259,7 @@ def build_loader(
         sampler=sampler,
         num_workers=num_workers,
         collate_fn=None if dataset.train else collate_eval,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         drop_last=drop_last,
         persistent_workers=num_workers > 0,
         generator=generator,

@@ -126,14 +126,16 @@ def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env
     (seed, epoch, video) only (``EpochSampler`` keys).
 
     Every call returns the same DataLoader, set to ``epoch``: its persistent workers start once
-    and serve every epoch. Iterate it before the next call (the loop does, one epoch at a time)."""
+    and serve every epoch. Iterate it before the next call (the loop does, one epoch at a time).
+    Batches stay in the workers' shared memory: the loop's ``DevicePrefetcher`` pins them with
+    all threads (the DataLoader's pinning thread is single-threaded)."""
     batch = local_batch_size(global_batch, env)
     if len(dataset) < global_batch:
         raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
                          f"(optim.batch_size={global_batch}); lower optim.batch_size")
     sampler = EpochSampler(build_sampler(dataset, env, shuffle=True, seed=seed), seed)
     loader = build_loader(dataset, batch, shuffle=False, seed=derive_seed(seed, 0, env.rank),
-                          num_workers=num_workers, drop_last=True, sampler=sampler)
+                          num_workers=num_workers, drop_last=True, sampler=sampler, pin_memory=False)
 
     def make_loader(epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)
