@@ -19,7 +19,8 @@ def test_bench_train_reports_model_data_and_cache_rates(tmp_path):
                               "--frame-cache", "img_size=16", "num_frames=8", "decoder_depth=1"])
     result = bench_train.run(args)
     assert (result["batch_clips"], result["clips_per_visit"], result["videos"], result["clip"]) == (4, 2, 4, "8x16x16")
-    for key in ("model_clips_per_s", "data_clips_per_s", "cached_clips_per_s"):
+    for key in ("model_clips_per_s", "loader_clips_per_s", "data_clips_per_s", "cached_clips_per_s",
+                "model_clips_per_s_end"):
         assert result[key] > 0, key
     assert result["data_fraction"] == pytest.approx(result["data_clips_per_s"] / result["model_clips_per_s"], abs=2e-3)
     assert len(read_manifest(tmp_path / "train.csv")) == 4

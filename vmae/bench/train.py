@@ -6,9 +6,10 @@ decord), then times, on one model and optimiser, ``vmae.train.pretrain.videomae_
 
 - ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
   timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
-- ``data_clips_per_s``: on batches of the training loader (``vmae.train.cli_common.train_loaders``:
-  worker processes decoding each video once per visit and cutting ``k`` clips from it, pinned
-  memory) moved as the training loop moves them;
+- ``loader_clips_per_s``: the training loader alone (``vmae.train.cli_common.train_loaders``:
+  worker processes decoding each video once per visit and cutting ``k`` clips from it), its batches
+  moved to the device as the training loop moves them (``DevicePrefetcher``), no model;
+- ``data_clips_per_s``: the step fed by that loader (the same workers, already started);
 - ``cached_clips_per_s`` (``--frame-cache``): the same with a frame cache built by ``vmae cache``.
 
 ``data_fraction`` = data / model: 1.0 means the loader keeps up with the model.
@@ -98,13 +99,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         fixed = random_batch(cfg, clips // k, device, clips_per_video=k)
         model_rate = clips_per_s(iter(lambda: fixed, None))
-        data_rate = clips_per_s(loader_batches(dataset(), clips, args.workers, device))
+        batches = loader_batches(dataset(), clips, args.workers, device)
+        loader_rate = clips / time_steps(lambda: next(batches)[0], args.steps, args.warmup, device)
+        data_rate = clips_per_s(batches)
         result: dict[str, Any] = {
             "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
             "model": cfg.size, "clip": f"{cfg.num_frames}x{cfg.img_size}x{cfg.img_size}", "batch_clips": clips,
             "clips_per_visit": k, "workers": args.workers, "videos": videos, "generate_s": round(generate_s, 1),
             "compile": compile_model, "model_clips_per_s": round(model_rate, 1),
-            "data_clips_per_s": round(data_rate, 1), "data_fraction": round(data_rate / model_rate, 3),
+            "loader_clips_per_s": round(loader_rate, 1), "data_clips_per_s": round(data_rate, 1), "data_fraction": round(data_rate / model_rate, 3),
         }
         if args.frame_cache:
             cache_dir = Path(tmp) / "frame_cache"
