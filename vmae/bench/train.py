@@ -1,8 +1,8 @@
 """`vmae bench train`: is VideoMAE pretraining data-bound? The real step fed by the real loader vs
 the same step on a batch already on the device.
 
-Generates UCF101-like videos (``vmae.bench.loader.write_ucf_like``: 320x240 MPEG-4 AVIs, decoded by
-decord), then times, on one model and optimiser, ``vmae.train.pretrain.videomae_step``:
+Generates UCF101-like videos (``vmae.bench.loader.write_ucf_like_dataset``: 320x240 MPEG-4 AVIs,
+decoded by decord), then times, on one model and optimiser, ``vmae.train.pretrain.videomae_step``:
 
 - ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
   timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
@@ -27,12 +27,11 @@ from typing import Any
 
 import torch
 
-from vmae.bench.loader import write_ucf_like
+from vmae.bench.loader import write_ucf_like_dataset
 from vmae.bench.model import model_config, pretrain_step_fn, random_batch, resolve_device, time_steps, train_step
 from vmae.config import DataConfig, OptimConfig
 from vmae.data.dataset import ClipDataset
 from vmae.data.frame_cache import build_cache
-from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv
 from vmae.train.optim import param_groups
@@ -80,10 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        write_manifest(folder / "train.csv", write_ucf_like(folder, videos, workers=args.workers))
+        info = write_ucf_like_dataset(folder, videos, cfg.num_frames, stride=4, workers=args.workers)
         generate_s = time.perf_counter() - started
-        info = DatasetInfo(name="ucf-like", domain="bench", num_classes=2, frames_per_clip=cfg.num_frames,
-                           frame_stride=4)
 
         model, step_fn = pretrain_step_fn(cfg, device, compile_model)
         groups = param_groups(model, OptimConfig().weight_decay)
