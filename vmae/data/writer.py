@@ -18,7 +18,9 @@ import numpy as np
 CODEC_OPTIONS: dict[str, dict[str, str]] = {
     "mpeg4": {"qmin": "2", "qmax": "2"},  # fixed quantiser 2 (ffmpeg -q:v 2; scale 1..31)
     "libvpx-vp9": {"crf": "10", "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "0"},
-    "libx264": {"crf": "12", "preset": "medium"},
+    # x264's own threads too: with only the codec context's thread_count = 1, about 1 in 50 files
+    # differed in one frame while the CPU was busy
+    "libx264": {"crf": "12", "preset": "medium", "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"},
 }
 CODEC_ALIASES = {"h264": "libx264", "vp9": "libvpx-vp9"}
 SUFFIXES = (".avi", ".mp4", ".webm", ".mkv")
