@@ -76,7 +76,7 @@ def test_official_targets_equal_ours():
     """The official engine normalises un-normalised pixels per tubelet; per-channel affine input
     normalisation cancels out, so its targets equal ``targets_at`` on the normalised clip."""
     cfg = bench_model.model_config(_args(), cuda=False)
-    video = bench_model._float_video(cfg, 3, torch.device("cpu"))
+    video = bench_model.baseline_inputs(cfg, {"pretrain": 3, "finetune": 1}, torch.device("cpu")).video_pre
     mask = make_mask("tube", 3, (2, 4, 4), 0.75, torch.Generator().manual_seed(1))
     ours = targets_at(video, split_mask(mask)[1], cfg.patch_size, cfg.tubelet_size)
     theirs = bench_model.official_targets(video, mask, cfg)

@@ -26,6 +26,7 @@ import importlib
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -193,19 +194,31 @@ def _finetune_step(cfg: ModelConfig, batch: int, device: torch.device, compile_m
     return _project_step(model, step_fn, random_batch(cfg, batch, device), autocast)
 
 
-def _float_video(cfg: ModelConfig, batch: int, device: torch.device) -> torch.Tensor:
-    """The normalised float clips (B, 3, T, H, W) of ``random_batch`` (the baselines' input)."""
-    clips = random_batch(cfg, batch, device)[0].flatten(0, 1)
+@dataclass
+class BaselineInputs:
+    """The baselines' input: ``random_batch``'s values as normalised float clips, on the device."""
+
+    video_pre: torch.Tensor  # (B_pretrain, 3, T, H, W)
+    mask: torch.Tensor  # (B_pretrain, N) bool, tube mask of MASK_RATIO, True = masked
+    video_cls: torch.Tensor  # (B_finetune, 3, T, H, W)
+    labels: torch.Tensor  # (B_finetune,)
+
+
+def baseline_inputs(cfg: ModelConfig, batches: dict[str, int], device: torch.device) -> BaselineInputs:
+    """One set of inputs for every baseline, built once."""
     data = PretrainConfig().data
-    return normalize(clips, data.mean, data.std)
+
+    def float_batch(videos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clips, labels, _ = random_batch(cfg, videos, device)
+        return normalize(clips.flatten(0, 1), data.mean, data.std), labels.to(device)
+
+    video_pre, _ = float_batch(batches["pretrain"])
+    video_cls, labels = float_batch(batches["finetune"])
+    mask = make_mask("tube", batches["pretrain"], build_encoder(cfg).grid, MASK_RATIO, torch.Generator().manual_seed(0)).to(device)
+    return BaselineInputs(video_pre, mask, video_cls, labels)
 
 
-def _tube_mask(cfg: ModelConfig, batch: int, device: torch.device) -> torch.Tensor:
-    grid = build_encoder(cfg).grid
-    return make_mask("tube", batch, grid, MASK_RATIO, torch.Generator().manual_seed(0)).to(device)
-
-
-def _hf_steps(cfg: ModelConfig, batches: dict[str, int], device: torch.device, autocast: bool) -> dict[str, Step]:
+def _hf_steps(cfg: ModelConfig, inputs: BaselineInputs, device: torch.device, autocast: bool) -> dict[str, Step]:
     """The same two steps with transformers' VideoMAEForPreTraining / ForVideoClassification (SDPA)."""
     import transformers
 
@@ -215,14 +228,12 @@ def _hf_steps(cfg: ModelConfig, batches: dict[str, int], device: torch.device, a
     _, cls_cfg = export_hf(build_encoder(cfg, num_classes=NUM_CLASSES))
     hf_cls = transformers.VideoMAEForVideoClassification(
         transformers.VideoMAEConfig(**cls_cfg, attn_implementation="sdpa")).to(device)
-    video_pre = _float_video(cfg, batches["pretrain"], device).transpose(1, 2)  # HF takes (B, T, C, H, W)
-    mask = _tube_mask(cfg, batches["pretrain"], device)
-    video_cls = _float_video(cfg, batches["finetune"], device).transpose(1, 2)
-    labels = random_batch(cfg, batches["finetune"], device)[1].to(device)
+    video_pre = inputs.video_pre.transpose(1, 2)  # HF takes (B, T, C, H, W)
+    video_cls = inputs.video_cls.transpose(1, 2)
     return {
-        "pretrain": train_step(hf_pre, lambda _: hf_pre(video_pre, bool_masked_pos=mask).loss, autocast),
+        "pretrain": train_step(hf_pre, lambda _: hf_pre(video_pre, bool_masked_pos=inputs.mask).loss, autocast),
         "finetune": train_step(hf_cls, lambda _: F.cross_entropy(
-            hf_cls(video_cls).logits.float(), labels, label_smoothing=LABEL_SMOOTHING), autocast),
+            hf_cls(video_cls).logits.float(), inputs.labels, label_smoothing=LABEL_SMOOTHING), autocast),
     }
 
 
@@ -250,7 +261,7 @@ def official_targets(video: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) 
     return normed[mask].reshape(video.shape[0], -1, normed.shape[-1])
 
 
-def _official_steps(folder: Path, cfg: ModelConfig, batches: dict[str, int], device: torch.device,
+def _official_steps(folder: Path, cfg: ModelConfig, inputs: BaselineInputs, device: torch.device,
                     autocast: bool) -> dict[str, Step]:
     """The two steps with the official classes at the same sizes (eager, as the official code runs)."""
     modeling_pretrain, modeling_finetune = _import_official(folder)
@@ -265,21 +276,18 @@ def _official_steps(folder: Path, cfg: ModelConfig, batches: dict[str, int], dev
     cls = modeling_finetune.VisionTransformer(
         num_classes=NUM_CLASSES, embed_dim=width, depth=depth, num_heads=heads, all_frames=cfg.num_frames,
         use_mean_pooling=True, **shared).to(device)
-    video_pre = _float_video(cfg, batches["pretrain"], device)
-    mask = _tube_mask(cfg, batches["pretrain"], device)
-    video_cls = _float_video(cfg, batches["finetune"], device)
-    labels = random_batch(cfg, batches["finetune"], device)[1].to(device)
 
     def pretrain_loss(_: int) -> torch.Tensor:
         with torch.no_grad():
-            target = official_targets(video_pre, mask, cfg)
-        return F.mse_loss(pre(video_pre, mask).float(), target)
+            target = official_targets(inputs.video_pre, inputs.mask, cfg)
+        return F.mse_loss(pre(inputs.video_pre, inputs.mask).float(), target)
+
+    def finetune_loss(_: int) -> torch.Tensor:
+        return F.cross_entropy(cls(inputs.video_cls).float(), inputs.labels, label_smoothing=LABEL_SMOOTHING)
 
     return {
         "pretrain": train_step(pre, pretrain_loss, autocast, sync_loss=True),
-        "finetune": train_step(cls, lambda _: F.cross_entropy(cls(video_cls).float(), labels,
-                                                              label_smoothing=LABEL_SMOOTHING), autocast,
-                               sync_loss=True),
+        "finetune": train_step(cls, finetune_loss, autocast, sync_loss=True),
     }
 
 
@@ -318,10 +326,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.steps, "torch": torch.__version__,
     }
     baselines: dict[str, dict[str, Step]] = {}
-    if args.compare_hf:
-        baselines["hf"] = _hf_steps(cfg, batches, device, cuda)
-    if args.compare_official:
-        baselines["official"] = _official_steps(args.compare_official, cfg, batches, device, cuda)
+    if args.compare_hf or args.compare_official:
+        inputs = baseline_inputs(cfg, batches, device)
+        if args.compare_hf:
+            baselines["hf"] = _hf_steps(cfg, inputs, device, cuda)
+        if args.compare_official:
+            baselines["official"] = _official_steps(args.compare_official, cfg, inputs, device, cuda)
     for mode in modes:
         flops = _flops(builders[mode](cfg, batches[mode], device, False, cuda))
         step = builders[mode](cfg, batches[mode], device, compile_model, cuda)
