@@ -18,8 +18,11 @@ import numpy as np
 CODEC_OPTIONS: dict[str, dict[str, str]] = {
     "mpeg4": {"qmin": "2", "qmax": "2"},  # fixed quantiser 2 (ffmpeg -q:v 2; scale 1..31)
     "libvpx-vp9": {"crf": "10", "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "0"},
-    # x264's own threads too (one thread in all), and see the frame conversion in _encode
-    "libx264": {"crf": "12", "preset": "medium", "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"},
+    # One thread in all (x264's own too), and no macroblock tree: with it, x264's output depended on
+    # what the heap held before (about 1 file in 30 after filling freed malloc blocks with garbage;
+    # 0 of 150 without it). See also the frame conversion in _encode.
+    "libx264": {"crf": "12", "preset": "medium",
+                "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0:mbtree=0"},
 }
 CODEC_ALIASES = {"h264": "libx264", "vp9": "libvpx-vp9"}
 SUFFIXES = (".avi", ".mp4", ".webm", ".mkv")
