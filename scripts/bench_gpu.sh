@@ -1,7 +1,8 @@
 #!/bin/bash
-# The GPU performance check of README "Performance", one command on a CUDA machine (about 7 min on
+# The GPU performance check of README "Performance", one command on a CUDA machine (about 9 min on
 # an H200): model step (ours compiled vs transformers vs the official classes), the end-to-end
-# loader + step, and the loader alone. Each result is one JSON file in OUT_DIR.
+# loader + step with the crops on the GPU (the CUDA default) and in the workers, and the loader
+# alone. Each result is one JSON file in OUT_DIR.
 #   usage: scripts/bench_gpu.sh OUT_DIR [OFFICIAL_DIR]
 # OFFICIAL_DIR holds modeling_pretrain.py and modeling_finetune.py of github.com/MCG-NJU/VideoMAE
 # (not shipped with this project); without it the official comparison is skipped.
@@ -23,4 +24,5 @@ bench() {  # bench NAME TIMEOUT_S ARGS...: vmae bench ARGS > OUT_DIR/NAME.json
 
 bench model 300 model --compare-hf ${official:+--compare-official "$official"} --profile --steps 20 --warmup 5
 bench train 200 train --frame-cache --steps 20 --warmup 5 --videos 256
-bench loader 120 loader --videos 48 --seconds 6
+bench train_worker 150 train --augment-on worker --steps 20 --warmup 5 --videos 256
+bench loader 120 loader --videos 48 --seconds 4

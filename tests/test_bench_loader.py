@@ -20,7 +20,8 @@ def test_bench_loader_reports_every_figure(tmp_path):
     args = parser.parse_args(["--folder", str(tmp_path), "--videos", "2", "--workers", "0", "--img-size", "32",
                               "--batch-clips", "4", "--seconds", "0.1"])
     result = bench_loader.run(args)
-    for key in ("naive_clips_per_s", "loader_clips_per_s", "loader_float_clips_per_s", "cached_clips_per_s"):
+    for key in ("naive_clips_per_s", "loader_clips_per_s", "loader_float_clips_per_s", "deferred_clips_per_s",
+                "cached_clips_per_s", "cached_deferred_clips_per_s"):
         assert result[key] > 0, key
     assert result["speedup"] == pytest.approx(result["loader_clips_per_s"] / result["naive_clips_per_s"], abs=0.02)
     assert (result["videos"], result["workers"], result["clips_per_visit"]) == (2, 0, 4)

@@ -11,14 +11,17 @@ from vmae.data.manifest import read_manifest
 
 
 @pytest.mark.slow
-def test_bench_train_reports_model_data_and_cache_rates(tmp_path):
+@pytest.mark.parametrize("augment_on", ["worker", "device"])
+def test_bench_train_reports_model_data_and_cache_rates(tmp_path, augment_on):
     parser = argparse.ArgumentParser()
     bench_train.add_arguments(parser)
     args = parser.parse_args(["--device", "cpu", "--folder", str(tmp_path), "--videos", "4", "--batch", "4",
                               "--clips-per-visit", "2", "--workers", "0", "--steps", "2", "--warmup", "1",
-                              "--frame-cache", "img_size=16", "num_frames=8", "decoder_depth=1"])
+                              "--frame-cache", "--augment-on", augment_on,
+                              "img_size=16", "num_frames=8", "decoder_depth=1"])
     result = bench_train.run(args)
     assert (result["batch_clips"], result["clips_per_visit"], result["videos"], result["clip"]) == (4, 2, 4, "8x16x16")
+    assert result["augment_on"] == augment_on
     for key in ("model_clips_per_s", "loader_clips_per_s", "data_clips_per_s", "cached_clips_per_s",
                 "model_clips_per_s_end"):
         assert result[key] > 0, key

@@ -99,3 +99,29 @@ def test_unpinned_batches_are_pinned_then_moved_equal():
     assert pinned.is_pinned() and torch.equal(pinned, loader[0][0]) and prefetch.pin(pinned) is pinned
     out = [(clips.sum().item(), labels.tolist()) for clips, labels, _, _ in DevicePrefetcher(loader, device)]
     assert out == [(b[0].sum().item(), b[1].tolist()) for b in loader]
+
+
+def test_namedtuples_keep_their_type():
+    from vmae.data.device_augment import Visits
+
+    visits = Visits(torch.zeros(2, 4, 4, 3, dtype=torch.uint8), torch.zeros(1, 1, 2, dtype=torch.long),
+                    torch.zeros(1, 1, 4, dtype=torch.long), torch.zeros(1, 1, dtype=torch.bool))
+    moved = to_device((visits, torch.ones(1)), torch.device("meta"))
+    assert isinstance(moved[0], Visits) and moved[0].frames.device.type == "meta"
+
+
+@needs_cuda
+def test_cuda_transform_runs_on_the_side_stream_before_hand_over():
+    device = torch.device("cuda")
+    main = torch.cuda.current_stream(device)
+    streams: list[torch.cuda.Stream] = []
+
+    def double_clips(batch):
+        streams.append(torch.cuda.current_stream(device))
+        clips, labels, bad, name = batch
+        return [clips.float() * 2, labels, bad, name]
+
+    loader = batches(3)
+    out = [(clips.sum().item(), name) for clips, _, _, name in DevicePrefetcher(loader, device, double_clips)]
+    assert out == [(2 * b[0].float().sum().item(), b[3]) for b in loader]
+    assert len(streams) == 3 and all(s != main for s in streams)

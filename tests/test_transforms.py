@@ -10,9 +10,10 @@ from vmae.data.transforms import (
     eval_views,
     fixed_crop_offsets,
     flip_decisions,
-    multiscale_crop,
+    CropBox,
     multiscale_crop_box,
     normalize,
+    resized_crop,
     short_side_resize,
     spatial_crops,
     to_device_normalized,
@@ -52,12 +53,11 @@ def test_fixed_offsets_cover_corners_centre_and_grid():
     assert {(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)} <= set(offsets)
 
 
-def test_multiscale_crop_output_is_a_resized_uint8_window():
+def test_resized_crop_output_is_a_resized_uint8_window():
     clip = clip_uint8()
-    rng = np.random.default_rng(0)
-    out = multiscale_crop(clip, 32, SCALES, rng)
+    box = multiscale_crop_box(48, 64, 32, SCALES, np.random.default_rng(0))
+    out = resized_crop(clip, box, 32)
     assert out.shape == (4, 3, 32, 32) and out.dtype == torch.uint8
-    box = multiscale_crop_box(48, 64, 32, SCALES, np.random.default_rng(0))  # the same draw
     window = clip[:, box.top:box.top + box.height, box.left:box.left + box.width].permute(0, 3, 1, 2).float()
     expected = torch.nn.functional.interpolate(window, size=(32, 32), mode="bilinear", align_corners=False)
     assert (out.float() - expected).abs().max() <= 1.0  # uint8 kernel: at most one grey level off
@@ -65,8 +65,9 @@ def test_multiscale_crop_output_is_a_resized_uint8_window():
 
 def test_full_crop_of_right_size_is_the_clip_itself():
     clip = clip_uint8(h=32, w=32)
-    out = multiscale_crop(clip, 32, (1.0,), np.random.default_rng(0))
-    torch.testing.assert_close(out, clip.permute(0, 3, 1, 2))
+    box = multiscale_crop_box(32, 32, 32, (1.0,), np.random.default_rng(0))
+    assert box == CropBox(0, 0, 32, 32)
+    torch.testing.assert_close(resized_crop(clip, box, 32), clip.permute(0, 3, 1, 2))
 
 
 def test_flip_decisions_independent_or_together():
@@ -125,7 +126,7 @@ def test_eval_views_shape_and_order():
 def test_crop_gathers_clip_frames_after_cropping():
     frames = clip_uint8(t=6, h=32, w=32)
     index = torch.tensor([5, 0, 0])
-    out = multiscale_crop(frames, 32, (1.0,), np.random.default_rng(0), index)
+    out = resized_crop(frames, CropBox(0, 0, 32, 32), 32, index)
     torch.testing.assert_close(out, frames[index].permute(0, 3, 1, 2))
 
 

@@ -64,6 +64,9 @@ class DataConfig:
     reader: Literal["auto", "decord", "pyav"] = "auto"
     num_workers: int = 1  # DataLoader worker processes
     frame_cache: str = ""  # folder of a frame cache (`vmae cache`); used when set and present
+    # where training clips are cropped, resized and flipped: "worker" (the loader's processes),
+    # "device" (batched on the training device, vmae.data.device_augment), "auto" = device on CUDA
+    augment_on: Literal["auto", "worker", "device"] = "auto"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 

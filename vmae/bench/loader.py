@@ -11,7 +11,12 @@ worker processes and the same clips per batch:
 - ``loader``: ``ClipDataset`` with repeated sampling, ``k`` clips cut from one decode of the union
   of their frames, uint8 out of the worker (normalised batched on the device by the training
   step); ``loader_float`` is the same with float32 normalised in the worker;
-- ``cached``: ``loader`` with ``data.frame_cache`` built by ``vmae cache`` at the training size.
+- ``deferred``: ``loader`` with the crops, resizes and flips left to the device
+  (``data.augment_on: device``, the CUDA default): the workers' output of decoded frame unions,
+  counted in the clips they carry; cutting them (``RenderClips``) is not timed here, as on a GPU it
+  runs on the prefetcher's side stream (``vmae bench train`` times it there);
+- ``cached``: ``loader`` with ``data.frame_cache`` built by ``vmae cache`` at the training size;
+  ``cached_deferred`` is ``deferred`` over it.
 
 Each is timed after its first batch (worker start-up excluded) for ``--seconds``.
 """
@@ -30,6 +35,7 @@ import torch
 
 from vmae.config import DataConfig
 from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.device_augment import Visits
 from vmae.data.frame_cache import build_cache
 from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.data.writer import write_video
@@ -93,7 +99,8 @@ def clips_per_second(dataset: ClipDataset, args: argparse.Namespace) -> float:
             if started is None:
                 started = time.perf_counter()  # workers are up; start counting
                 continue
-            clips += batch.shape[0] * batch.shape[1]
+            clips += batch.frame_index.shape[0] * batch.frame_index.shape[1] if isinstance(batch, Visits) \
+                else batch.shape[0] * batch.shape[1]
             if time.perf_counter() - started >= args.seconds:
                 break
     return clips / (time.perf_counter() - started)
@@ -118,27 +125,32 @@ def run(args: argparse.Namespace) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         info = write_ucf_like_dataset(folder, args.videos, args.frames, args.stride, args.workers)
 
-        def measure(k: int, normalize: bool, frame_cache: str = "") -> float:
+        def measure(k: int, normalize: bool, frame_cache: str = "", defer: bool = False) -> float:
             cfg = DataConfig(frame_cache=frame_cache, num_workers=args.workers)
-            dataset = ClipDataset(folder / "train.csv", info, cfg, num_frames=args.frames,
-                                  img_size=args.img_size, train=True, clips_per_visit=k, normalize=normalize)
+            dataset = ClipDataset(folder / "train.csv", info, cfg, num_frames=args.frames, img_size=args.img_size,
+                                  train=True, clips_per_visit=k, normalize=normalize, defer_augmentation=defer)
             return clips_per_second(dataset, args)
 
         naive = measure(1, normalize=True)
         loader = measure(args.clips_per_visit, normalize=False)
         loader_float = measure(args.clips_per_visit, normalize=True)
+        deferred = measure(args.clips_per_visit, normalize=False, defer=True)
         cache_dir = Path(tmp) / "frame_cache"
         started = time.perf_counter()
         build_cache(folder, cache_dir, size=args.img_size, workers=args.workers)
         cache_build_s = time.perf_counter() - started
         cached = measure(args.clips_per_visit, normalize=False, frame_cache=str(cache_dir))
+        cached_deferred = measure(args.clips_per_visit, normalize=False, frame_cache=str(cache_dir), defer=True)
     return {
         "naive_clips_per_s": round(naive, 1),
         "loader_clips_per_s": round(loader, 1),
         "speedup": round(loader / naive, 2),
         "loader_float_clips_per_s": round(loader_float, 1),
+        "deferred_clips_per_s": round(deferred, 1),
+        "deferred_speedup": round(deferred / naive, 2),
         "cached_clips_per_s": round(cached, 1),
         "cached_speedup": round(cached / naive, 2),
+        "cached_deferred_clips_per_s": round(cached_deferred, 1),
         "cache_build_s": round(cache_build_s, 1),
         "videos": args.videos,
         "workers": args.workers,

@@ -7,8 +7,9 @@ decoded by decord), then times, on one model and optimiser, ``vmae.train.pretrai
 - ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
   timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
 - ``loader_clips_per_s``: the training loader alone (``vmae.train.cli_common.train_loaders``:
-  worker processes decoding each video once per visit and cutting ``k`` clips from it), its batches
-  moved to the device as the training loop moves them (``DevicePrefetcher``), no model;
+  worker processes decoding each video once per visit and cutting ``k`` clips from it, or with
+  ``--augment-on device``, the CUDA default, handing over the frames for the device to cut), its
+  batches moved to the device as the training loop moves them (``DevicePrefetcher``), no model;
 - ``data_clips_per_s``: the step fed by that loader (the same workers, already started);
 - ``cached_clips_per_s`` (``--frame-cache``): the same with a frame cache built by ``vmae cache``.
 
@@ -51,17 +52,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the model (default: on with CUDA, off on CPU)")
     parser.add_argument("--frame-cache", action="store_true", help="also time the loader over a frame cache")
+    parser.add_argument("--augment-on", choices=["auto", "worker", "device"], default="auto",
+                        help="data.augment_on: crops in the workers or batched on the device (default auto)")
     parser.add_argument("overrides", nargs="*", default=[], help="model config key=value (e.g. img_size=64)")
 
 
-def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch.device) -> Iterator[tuple]:
+def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch.device, compile_render: bool
+                   ) -> Iterator[tuple]:
     """Endless training batches of ``clips`` clips (``clips / k`` videos), epoch after epoch, as
-    ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher``)."""
-    make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers,
-                                           DistEnv(device=device), seed=0)
+    ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher`` and, with
+    deferred augmentation, its ``RenderClips``)."""
+    env = DistEnv(device=device)
+    make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0)
+    transform = cli_common.batch_transform(dataset, compile_render, env)
     epoch = 0
     while True:
-        yield from DevicePrefetcher(make_loader(epoch), device)
+        yield from DevicePrefetcher(make_loader(epoch), device, transform)
         epoch += 1
 
 
@@ -75,6 +81,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if clips % k:
         raise ValueError(f"--batch {clips} is not a multiple of --clips-per-visit {k}")
     videos = args.videos or 4 * clips // k
+    env = DistEnv(device=device)
+    augment_on = "device" if cli_common.augment_on_device(DataConfig(augment_on=args.augment_on), env) else "worker"
     with tempfile.TemporaryDirectory(prefix="vmae-bench-train-") as tmp:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -90,19 +98,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return clips / time_steps(step, args.steps, args.warmup, device)
 
         def dataset(frame_cache: str = "") -> ClipDataset:
-            data_cfg = DataConfig(num_workers=args.workers, frame_cache=frame_cache)
+            data_cfg = DataConfig(num_workers=args.workers, frame_cache=frame_cache, augment_on=args.augment_on)
             return ClipDataset(folder / "train.csv", info, data_cfg, cfg.num_frames, cfg.img_size, train=True,
-                               clips_per_visit=k, normalize=cli_common.normalize_in_workers(DistEnv(device=device)))
+                               clips_per_visit=k, **cli_common.train_output(data_cfg, env))
 
         fixed = random_batch(cfg, clips // k, device, clips_per_video=k)
         model_rate = clips_per_s(iter(lambda: fixed, None))
-        batches = loader_batches(dataset(), clips, args.workers, device)
+        batches = loader_batches(dataset(), clips, args.workers, device, compile_model)
         loader_rate = clips / time_steps(lambda: next(batches)[0], args.steps, args.warmup, device)
         data_rate = clips_per_s(batches)
         result: dict[str, Any] = {
             "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({torch.get_num_threads()} threads)",
             "model": cfg.size, "clip": f"{cfg.num_frames}x{cfg.img_size}x{cfg.img_size}", "batch_clips": clips,
-            "clips_per_visit": k, "workers": args.workers, "videos": videos, "generate_s": round(generate_s, 1),
+            "clips_per_visit": k, "augment_on": augment_on, "workers": args.workers,
+            "videos": videos, "generate_s": round(generate_s, 1),
             "compile": compile_model, "model_clips_per_s": round(model_rate, 1),
             "loader_clips_per_s": round(loader_rate, 1), "data_clips_per_s": round(data_rate, 1), "data_fraction": round(data_rate / model_rate, 3),
         }
@@ -111,7 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             build_cache(folder, cache_dir, size=cfg.img_size, workers=args.workers)
             result["cache_build_s"] = round(time.perf_counter() - started, 1)
-            cached_rate = clips_per_s(loader_batches(dataset(str(cache_dir)), clips, args.workers, device))
+            cached_rate = clips_per_s(loader_batches(dataset(str(cache_dir)), clips, args.workers, device,
+                                                     compile_model))
             result["cached_clips_per_s"] = round(cached_rate, 1)
             result["cached_fraction"] = round(cached_rate / model_rate, 3)
         result["model_clips_per_s_end"] = round(clips_per_s(iter(lambda: fixed, None)), 1)

@@ -3,7 +3,10 @@
 Training items are ``(clips: float32 (k, C, T, H, W), label: int, bad: int)``: ``k`` =
 ``clips_per_visit`` clips (repeated sampling) cut from ONE decode of the union of their frames,
 each with its own random start, multi-scale crop and flip. ``bad`` counts unreadable videos that
-were skipped (replaced by the next index) to produce the item.
+were skipped (replaced by the next index) to produce the item. With ``normalize=False`` the clips
+are uint8; with ``defer_augmentation=True`` the item holds a ``PendingVisit`` (frames + the crops
+and flips drawn for them) in place of the clips, to be cut on the device
+(``vmae.data.device_augment``).
 
 Evaluation items are ``(views: float32 (V, C, T, H, W), label: int, ok: bool)`` with
 ``V = test_clips * test_crops``; an unreadable video gives ``ok=False`` and an empty tensor, which
@@ -23,7 +26,7 @@ naming a built frame cache (``vmae cache``), frames come from its memory-mapped 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,7 +39,15 @@ from vmae.data import readers
 from vmae.data.frame_cache import FrameCache
 from vmae.data.manifest import DatasetInfo, read_manifest
 from vmae.data.sampling import sample_clips, union_indices
-from vmae.data.transforms import eval_views, flip_decisions, multiscale_crop, normalize, to_model_layout
+from vmae.data.device_augment import PendingVisit, collate_visits, pending_visit
+from vmae.data.transforms import (
+    eval_views,
+    flip_decisions,
+    multiscale_crop_box,
+    normalize,
+    resized_crop,
+    to_model_layout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +100,18 @@ class ClipDataset(Dataset):
         train: bool,
         clips_per_visit: int = 1,
         normalize: bool = True,
+        defer_augmentation: bool = False,
     ) -> None:
         """``normalize=False`` returns uint8 clips in the same layout, to be normalised batched on the
         device with ``vmae.data.transforms.normalize(batch, cfg.mean, cfg.std)``: 4x less work,
-        inter-process and host-to-device traffic per clip than float32 from the worker."""
+        inter-process and host-to-device traffic per clip than float32 from the worker.
+        ``defer_augmentation=True`` (training, uint8 only) returns each visit's decoded frames and
+        its crops and flips instead of clips (``vmae.data.device_augment``), the same draws as
+        without it: the loader's batches are ``Visits``, cut into clips by ``RenderClips``."""
         if clips_per_visit < 1:
             raise ValueError(f"clips_per_visit={clips_per_visit}: expected >= 1")
+        if defer_augmentation and (normalize or not train):
+            raise ValueError("defer_augmentation=True needs train=True and normalize=False (uint8 clips)")
         self.manifest = str(manifest)
         self.items = read_manifest(manifest)
         if not self.items:
@@ -106,6 +123,7 @@ class ClipDataset(Dataset):
         self.train = train
         self.clips_per_visit = clips_per_visit
         self.normalize = normalize
+        self.defer_augmentation = defer_augmentation
         self.stride = cfg.frame_stride or info.frame_stride
         self.flip = train and cfg.flip and info.flip_allowed
         self.cache = FrameCache(cfg.frame_cache) if FrameCache.exists(cfg.frame_cache) else None
@@ -173,7 +191,7 @@ class ClipDataset(Dataset):
             return self._train_item(index.index, np.random.default_rng([index.seed, index.epoch, index.index]))
         return self._train_item(index, self.rng()) if self.train else self._eval_item(index)
 
-    def _train_item(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int, int]:
+    def _train_item(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor | PendingVisit, int, int]:
         attempts = min(len(self.items), MAX_BAD_IN_A_ROW)
         for bad in range(attempts):
             path, label = self.items[(index + bad) % len(self.items)]
@@ -190,8 +208,9 @@ class ClipDataset(Dataset):
         )
 
     def _augment(self, frames: torch.Tensor, positions: torch.Tensor, label: int, rng: np.random.Generator
-                 ) -> tuple[torch.Tensor, int]:
-        """Clips ``frames[positions[j]]`` -> (k, C, T, S, S), and the label after any flip.
+                 ) -> tuple[torch.Tensor | PendingVisit, int]:
+        """Clips ``frames[positions[j]]`` -> (k, C, T, S, S) (or, deferred, the ``PendingVisit`` to
+        cut them on the device), and the label after any flip.
 
         With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
         together so that every clip keeps the same label; otherwise each clip flips on its own.
@@ -200,12 +219,16 @@ class ClipDataset(Dataset):
         k = len(positions)
         swap = self.flip and self.info.flip_label_map[label] != label
         flips = flip_decisions(k, rng, together=swap) if self.flip else np.zeros(k, dtype=bool)
-        views = torch.empty((k, 3, self.num_frames, self.img_size, self.img_size), dtype=torch.uint8)
-        for view, index, flip in zip(views, positions, flips):
-            clip = multiscale_crop(frames, self.img_size, self.cfg.scales, rng, index)  # (T, 3, S, S)
-            view.copy_((clip.flip(-1) if flip else clip).movedim(-3, -4))
+        height, width = frames.shape[1:3]
+        boxes = [multiscale_crop_box(height, width, self.img_size, self.cfg.scales, rng) for _ in range(k)]
         if swap and flips[0]:
             label = self.info.flip_label_map[label]
+        if self.defer_augmentation:
+            return pending_visit(frames, positions, boxes, flips), label
+        views = torch.empty((k, 3, self.num_frames, self.img_size, self.img_size), dtype=torch.uint8)
+        for view, index, box, flip in zip(views, positions, boxes, flips):
+            clip = resized_crop(frames, box, self.img_size, index)  # (T, 3, S, S)
+            view.copy_((clip.flip(-1) if flip else clip).movedim(-3, -4))
         return self._finish(views), label
 
     def _finish(self, views: torch.Tensor) -> torch.Tensor:
@@ -237,6 +260,14 @@ def collate_eval(batch: list[tuple[torch.Tensor, int, bool]]) -> tuple[torch.Ten
     return views, labels, n_bad
 
 
+def collate_fn(dataset: ClipDataset) -> Callable[[list], Any] | None:
+    """How a batch of ``dataset``'s items is put together: ``collate_visits`` (deferred
+    augmentation), the default collate (training clips) or ``collate_eval``."""
+    if not dataset.train:
+        return collate_eval
+    return collate_visits if dataset.defer_augmentation else None
+
+
 def build_loader(
     dataset: ClipDataset,
     batch_size: int,
@@ -258,7 +289,7 @@ def build_loader(
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=None if dataset.train else collate_eval,
+        collate_fn=collate_fn(dataset),
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         drop_last=drop_last,
         persistent_workers=num_workers > 0,

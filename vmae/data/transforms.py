@@ -98,18 +98,6 @@ def resized_crop(frames: torch.Tensor, box: CropBox, img_size: int, index: torch
     return resize(channels_first(window), (img_size, img_size))
 
 
-def multiscale_crop(
-    frames: torch.Tensor,
-    img_size: int,
-    scales: Sequence[float],
-    rng: np.random.Generator,
-    index: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Multi-scale random crop of one clip ``frames[index]``: uint8 (F, H, W, 3) -> uint8 (T, 3, S, S)."""
-    box = multiscale_crop_box(frames.shape[1], frames.shape[2], img_size, scales, rng)
-    return resized_crop(frames, box, img_size, index)
-
-
 def flip_decisions(count: int, rng: np.random.Generator, together: bool = False, p: float = 0.5) -> np.ndarray:
     """Which of ``count`` clips to flip horizontally (``x.flip(-1)``), each with probability ``p``;
     ``together=True`` draws once for all (a visit whose flip swaps its label). -> bool (count,)"""

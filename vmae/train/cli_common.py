@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vmae.config import ConfigError, build_config, to_dict
+from vmae.config import ConfigError, DataConfig, build_config, to_dict
 from vmae.data.dataset import ClipDataset, EpochSampler, build_loader
+from vmae.data.device_augment import RenderClips
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
 from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size
@@ -104,11 +105,33 @@ def normalize_in_workers(env: DistEnv) -> bool:
     return env.device.type != "cuda"
 
 
+def augment_on_device(data_cfg: DataConfig, env: DistEnv) -> bool:
+    """Whether training clips are cropped, resized and flipped batched on the device
+    (``data.augment_on``: "device", or "auto" on CUDA) rather than in the loader's workers."""
+    return data_cfg.augment_on == "device" or (data_cfg.augment_on == "auto" and env.device.type == "cuda")
+
+
+def train_output(data_cfg: DataConfig, env: DistEnv) -> dict[str, bool]:
+    """What a training ClipDataset's workers hand over on ``env``'s device: its ``normalize`` and
+    ``defer_augmentation`` arguments."""
+    on_device = augment_on_device(data_cfg, env)
+    return {"normalize": normalize_in_workers(env) and not on_device, "defer_augmentation": on_device}
+
+
 def train_dataset(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv) -> ClipDataset:
     """The training ClipDataset of ``--train-manifest`` (or DATA/train.csv) at the model's clip size."""
     info = DatasetInfo.load(args.data)
     return ClipDataset(train_manifest(args), info, cfg.data, cfg.model.num_frames, cfg.model.img_size,
-                       train=True, clips_per_visit=clips_per_visit, normalize=normalize_in_workers(env))
+                       train=True, clips_per_visit=clips_per_visit, **train_output(cfg.data, env))
+
+
+def batch_transform(dataset: ClipDataset, compile: bool, env: DistEnv) -> RenderClips | None:
+    """What the training loop applies to ``dataset``'s batches on the device: ``RenderClips`` when
+    its augmentation is deferred there (compiled with the run's ``compile`` flag, on CUDA only, as
+    the model), else nothing."""
+    if not dataset.defer_augmentation:
+        return None
+    return RenderClips(dataset.img_size, compile=compile and env.device.type == "cuda")
 
 
 def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path | None = None,

@@ -110,7 +110,8 @@ def main(args: argparse.Namespace) -> int:
     make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
-                   method="finetune", on_epoch_end=periodic_eval)
+                   method="finetune", on_epoch_end=periodic_eval,
+                   batch_transform=cli_common.batch_transform(train_set, cfg.compile, env))
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)

@@ -14,10 +14,11 @@ python states come back from the checkpoint. So a run killed and resumed ends bi
 
 Batches reach ``step_fn`` with their tensors already on the device: on CUDA a
 ``vmae.train.prefetch.DevicePrefetcher`` copies the next batch on a side stream while the current
-step computes. The loss and the skipped-video count are accumulated on the device and read once an
-epoch (no per-step host sync on CUDA); the first non-finite step is tracked on the device too, so
-the error can still name it. The checkpoint is rewritten only after an epoch whose losses were all
-finite, so the last good one is kept.
+step computes (and applies ``batch_transform`` there, e.g. the deferred crops of
+``vmae.data.device_augment``). The loss and the skipped-video count are accumulated on the device
+and read once an epoch (no per-step host sync on CUDA); the first non-finite step is tracked on the
+device too, so the error can still name it. The checkpoint is rewritten only after an epoch whose
+losses were all finite, so the last good one is kept.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def train(
     run_config: dict[str, Any],
     method: str,
     on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
+    batch_transform: Callable[[Any], Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
 
@@ -137,6 +139,8 @@ def train(
     of one epoch for ``step_fn`` (the same length every epoch), a function of (seed, epoch) only.
     clips_per_step: clips of one optimiser step over all processes (the
     lr scaling batch). on_epoch_end(epoch) (rank 0 only, 1-based epoch) returns extra log fields.
+    batch_transform: applied to each batch on the device before ``step_fn`` (``DevicePrefetcher``),
+    e.g. ``cli_common.batch_transform``'s ``RenderClips``.
     """
     out_dir = Path(out_dir)
     ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
@@ -180,8 +184,9 @@ def train(
         bad = torch.zeros((), dtype=torch.long, device=env.device)
         clips = 0
         lr = peak_lr
-        progress = tqdm(DevicePrefetcher(loader, env.device), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                        mininterval=10, leave=False, disable=None if env.is_main else True)
+        progress = tqdm(DevicePrefetcher(loader, env.device, batch_transform),
+                        desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
+                        disable=None if env.is_main else True)
         for batch in progress:
             lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
             optim.set_lr(optimizer, lr)

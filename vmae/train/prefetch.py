@@ -10,6 +10,10 @@ i is handed over; the consumer's stream waits on an event recorded after that co
 whole side stream), and each tensor is ``record_stream``-ed on the consumer's stream so the caching
 allocator does not hand its memory back to the side stream while compute still reads it. Off CUDA
 the batches pass through unchanged. ``len()`` is the loader's, so ``tqdm`` shows a total.
+
+``transform`` (e.g. ``vmae.data.device_augment.RenderClips``) is applied to each batch once it is on
+the device: on CUDA on the side stream right after its copy, so it too runs ahead of the step that
+consumes it; off CUDA as each batch arrives.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     anything else is kept as it is."""
     if isinstance(batch, torch.Tensor):
         return fn(batch)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple
+        return type(batch)(*(map_tensors(b, fn) for b in batch))
     if isinstance(batch, (tuple, list)):
         return type(batch)(map_tensors(b, fn) for b in batch)
     if isinstance(batch, dict):
@@ -48,18 +54,20 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 
 class DevicePrefetcher:
-    """``loader``'s batches with their tensors on ``device``, copied one batch ahead on CUDA."""
+    """``loader``'s batches with their tensors on ``device``, copied (and transformed) one batch
+    ahead on CUDA."""
 
-    def __init__(self, loader: Iterable, device: torch.device) -> None:
+    def __init__(self, loader: Iterable, device: torch.device, transform: Callable[[Any], Any] | None = None) -> None:
         self.loader = loader
         self.device = device
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Any]:
         if self.device.type != "cuda":
-            yield from self.loader
+            yield from self.loader if self.transform is None else map(self.transform, self.loader)
             return
         side = torch.cuda.Stream(device=self.device)
         pending: tuple[Any, torch.cuda.Event] | None = None
@@ -72,10 +80,13 @@ class DevicePrefetcher:
             yield self._hand_over(*pending)
 
     def _stage(self, batch: Any, side: torch.cuda.Stream) -> tuple[Any, torch.cuda.Event]:
-        """Issue the copy of ``batch`` on ``side``; -> (device batch, event recorded after the copy)."""
+        """Issue the copy (and transform) of ``batch`` on ``side``; -> (device batch, event recorded
+        after them)."""
         pinned = map_tensors(batch, pin)
         with torch.cuda.stream(side):
             moved = to_device(pinned, self.device)
+            if self.transform is not None:
+                moved = self.transform(moved)
             done = torch.cuda.Event()
             done.record(side)
         return moved, done
