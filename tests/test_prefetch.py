@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vmae.train import prefetch
-from vmae.train.prefetch import DevicePrefetcher, map_tensors, to_device
+from vmae.train.prefetch import DevicePrefetcher, Pinner, default_pin_threads, map_tensors, to_device
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -87,7 +87,44 @@ def test_cuda_copy_is_on_a_side_stream_and_ahead_by_one(monkeypatch):
 
 def test_pin_leaves_device_tensors_alone():
     meta = torch.empty(3, device="meta")
-    assert prefetch.pin(meta) is meta
+    with Pinner(4) as pinner:
+        assert pinner.pin(meta) is meta
+
+
+@pytest.mark.parametrize("threads, shape, sliced", [(1, (6, 3, 8, 16, 16), False), (4, (6, 3, 8, 16, 16), True),
+                                                    (3, (7, 3, 5, 61, 67), True), (4, (10,), False)])
+def test_sliced_copy_equals_the_source(monkeypatch, threads, shape, sliced):
+    """Contiguous tensors of at least 1 KiB a thread (here) go in slices over the threads, odd
+    sizes too; smaller ones in one copy."""
+    monkeypatch.setattr(prefetch, "MIN_SLICE_BYTES", 1024)
+    src = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    dst = torch.zeros_like(src)
+    with Pinner(threads) as pinner:
+        maps = []
+        if pinner._pool is not None:
+            real_map = pinner._pool.map
+            pinner._pool.map = lambda fn, items: maps.append(1) or real_map(fn, items)
+        assert pinner.copy(dst, src) is dst
+    assert torch.equal(dst, src) and bool(maps) is sliced
+
+
+def test_sliced_copy_of_a_non_contiguous_source(monkeypatch):
+    monkeypatch.setattr(prefetch, "MIN_SLICE_BYTES", 1024)
+    src = torch.arange(1 << 16).to(torch.uint8).view(2, -1).t()  # transposed: one copy
+    dst = torch.empty_like(src)
+    with Pinner(4) as pinner:
+        pinner.copy(dst, src)
+    assert torch.equal(dst, src)
+
+
+def test_default_pin_threads_share_the_cpus_among_local_ranks(monkeypatch):
+    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_pin_threads() == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert default_pin_threads() == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert default_pin_threads() == 1
 
 
 @needs_cuda
@@ -95,8 +132,9 @@ def test_unpinned_batches_are_pinned_then_moved_equal():
     device = torch.device("cuda")
     loader = batches(3)  # pageable, as the training loader now hands them over
     assert not loader[0][0].is_pinned()
-    pinned = prefetch.pin(loader[0][0])
-    assert pinned.is_pinned() and torch.equal(pinned, loader[0][0]) and prefetch.pin(pinned) is pinned
+    with Pinner(4) as pinner:
+        pinned = pinner.pin(loader[0][0])
+        assert pinned.is_pinned() and torch.equal(pinned, loader[0][0]) and pinner.pin(pinned) is pinned
     out = [(clips.sum().item(), labels.tolist()) for clips, labels, _, _ in DevicePrefetcher(loader, device)]
     assert out == [(b[0].sum().item(), b[1].tolist()) for b in loader]
 
