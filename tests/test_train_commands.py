@@ -11,6 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DistributedSampler
 
 from vmae.cli import main as vmae
 from vmae.config import ModelConfig, PretrainConfig
@@ -18,6 +19,7 @@ from vmae.data.transforms import normalize
 from vmae.models import build_videomae
 from vmae.models.mae import mae_loss
 from vmae.models.masking import make_mask, split_mask
+from vmae.data.dataset import EpochSampler, RunBatchSampler
 from vmae.train import cli_common, loop
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
@@ -82,16 +84,35 @@ def test_interrupted_and_resumed_run_with_workers_is_bit_identical(tiny_dataset:
         assert torch.equal(resumed["model"][name], value), name
 
 
-def test_train_loaders_hand_out_one_loader_set_to_each_epoch(tiny_dataset: Path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_train_loaders_cut_one_iteration_into_epochs(tiny_dataset: Path, workers: int):
+    """Epochs taken in order continue one DataLoader iteration; an epoch taken again, or first,
+    starts a new one there: either way epoch e has the same batches."""
     args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
     dataset = cli_common.train_dataset(args, PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
-    make_loader = cli_common.train_loaders(dataset, 4, 0, DistEnv(), seed=1)
-    loader = make_loader(0)
-    first = [labels.tolist() for _, labels, _ in loader]
-    assert make_loader(1) is loader and len(loader) == 5
-    second = [labels.tolist() for _, labels, _ in loader]
-    assert first != second  # reshuffled (and re-augmented: flips swap some labels)
-    assert [labels.tolist() for _, labels, _ in make_loader(0)] == first
+    make_loader = cli_common.train_loaders(dataset, 4, workers, DistEnv(), seed=1, epochs=3)
+    assert len(make_loader(0)) == 5  # 20 videos / 4
+    in_order = [[(labels.tolist(), clips.sum().item()) for clips, labels, _ in make_loader(e)] for e in range(3)]
+    assert all(len(epoch) == 5 for epoch in in_order)
+    assert in_order[0] != in_order[1]  # reshuffled (and re-augmented: flips swap some labels)
+    run = make_loader.__self__
+    assert run._next_epoch == 3  # one iteration served all three
+    for e in (1, 0, 2):  # out of order: each starts anew
+        assert [(labels.tolist(), clips.sum().item()) for clips, labels, _ in make_loader(e)] == in_order[e]
+
+
+def test_run_batch_sampler_drops_each_epochs_remainder(tiny_dataset: Path):
+    dataset = cli_common.train_dataset(cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None),
+                                       PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
+    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=2), seed=2)
+    batches = RunBatchSampler(sampler, 6, epochs=3)
+    batches.set_epoch(1)
+    out = list(batches)
+    assert len(batches) == 3 and len(out) == 6 and all(len(b) == 6 for b in out)  # 20 // 6 = 3 a epoch, 2 left out
+    assert [{key.epoch for key in b} for b in out] == [{1}] * 3 + [{2}] * 3
+    sampler.set_epoch(2)
+    assert [k.index for b in out[3:] for k in b] == [k.index for k in sampler][:18]
+    assert len({k.index for b in out[:3] for k in b}) == 18  # no video twice in an epoch
 
 
 def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path, capsys):

@@ -63,7 +63,7 @@ def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch
     ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher`` and, with
     deferred augmentation, its ``RenderClips``)."""
     env = DistEnv(device=device)
-    make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0)
+    make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0, epochs=None)
     transform = cli_common.batch_transform(dataset, compile_render, env)
     epoch = 0
     while True:

@@ -87,6 +87,83 @@ class EpochSampler(Sampler[SampleKey]):
         return len(self.sampler)
 
 
+class RunBatchSampler(Sampler[list[SampleKey]]):
+    """Full batches of ``EpochSampler`` keys, epoch after epoch in ONE iteration: from the epoch set
+    by ``set_epoch`` through epoch ``epochs - 1`` (``None``: without end), each epoch's incomplete
+    last batch dropped. A DataLoader over it (``batch_sampler=``) keeps its workers decoding across
+    epoch boundaries, where a loader iterated epoch by epoch waits at every epoch's start for its
+    first batch. ``len()`` is one epoch's batches; ``RunLoader`` cuts the iteration into epochs.
+    """
+
+    def __init__(self, sampler: EpochSampler, batch_size: int, epochs: int | None) -> None:
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.first_epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next iteration starts at."""
+        self.first_epoch = epoch
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        epoch = self.first_epoch
+        while self.epochs is None or epoch < self.epochs:
+            self.sampler.set_epoch(epoch)
+            keys = list(self.sampler)
+            for start in range(0, len(self) * self.batch_size, self.batch_size):
+                yield keys[start:start + self.batch_size]
+            epoch += 1
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.batch_size
+
+
+class RunLoader:
+    """A training run's batches from one DataLoader iteration over a ``RunBatchSampler``, handed
+    out an epoch at a time: ``epoch(e)`` is the iterable of epoch e's ``len()`` batches.
+
+    Iterating the epochs in order continues that one iteration; any other epoch (the first one
+    asked for, a resumed run's, or an epoch iterated again) starts a new iteration there, so the
+    batches of epoch e are the same either way: a function of (seed, epoch) only.
+    """
+
+    def __init__(self, loader: DataLoader, batch_sampler: RunBatchSampler) -> None:
+        self.loader = loader
+        self.batch_sampler = batch_sampler
+        self._iterator: Iterator | None = None
+        self._next_epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def epoch(self, epoch: int) -> EpochBatches:
+        return EpochBatches(self, epoch)
+
+    def batches(self, epoch: int) -> Iterator:
+        """Epoch ``epoch``'s batches, continuing the iteration where the previous epoch ended."""
+        if self._iterator is None or self._next_epoch != epoch:
+            self._next_epoch = None
+            self.batch_sampler.set_epoch(epoch)
+            self._iterator = iter(self.loader)
+        for _ in range(len(self)):
+            yield next(self._iterator)
+        self._next_epoch = epoch + 1
+
+
+class EpochBatches:
+    """One epoch of a ``RunLoader``: ``len()`` batches, iterable (what the training loop takes)."""
+
+    def __init__(self, run: RunLoader, epoch: int) -> None:
+        self.run = run
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.run)
+
+    def __iter__(self) -> Iterator:
+        return self.run.batches(self.epoch)
+
+
 class ClipDataset(Dataset):
     """Clips of the videos listed in ``manifest`` (a ``path,label`` CSV); ``len()`` = videos."""
 
@@ -268,6 +345,15 @@ def collate_fn(dataset: ClipDataset) -> Callable[[list], Any] | None:
     return collate_visits if dataset.defer_augmentation else None
 
 
+def _loader_options(dataset: ClipDataset, seed: int, num_workers: int, pin_memory: bool | None) -> dict[str, Any]:
+    """What every loader of this project shares: seeded worker seeds, persistent workers, the
+    dataset's collate function, and pinning (default: on with CUDA)."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return {"num_workers": num_workers, "collate_fn": collate_fn(dataset), "persistent_workers": num_workers > 0,
+            "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory, "generator": generator}
+
+
 def build_loader(
     dataset: ClipDataset,
     batch_size: int,
@@ -281,17 +367,12 @@ def build_loader(
     """A DataLoader over ``dataset``: seeded shuffling and worker seeds, persistent workers, and
     ``collate_eval`` for evaluation datasets. ``pin_memory`` (default: on with CUDA) is the
     DataLoader's one-thread pinning; training loaders leave it to ``vmae.train.prefetch``."""
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=collate_fn(dataset),
-        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        drop_last=drop_last,
-        persistent_workers=num_workers > 0,
-        generator=generator,
-    )
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      drop_last=drop_last, **_loader_options(dataset, seed, num_workers, pin_memory))
+
+
+def build_run_loader(dataset: ClipDataset, batch_sampler: RunBatchSampler, seed: int, num_workers: int,
+                     pin_memory: bool | None = None) -> RunLoader:
+    """A ``RunLoader``: the run's batches from ``batch_sampler`` in one iteration, an epoch at a time."""
+    loader = DataLoader(dataset, batch_sampler=batch_sampler, **_loader_options(dataset, seed, num_workers, pin_memory))
+    return RunLoader(loader, batch_sampler)

@@ -21,10 +21,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from vmae.config import ConfigError, DataConfig, build_config, to_dict
-from vmae.data.dataset import ClipDataset, EpochSampler, build_loader
+from vmae.data.dataset import ClipDataset, EpochBatches, EpochSampler, RunBatchSampler, build_run_loader
 from vmae.data.device_augment import RenderClips
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
@@ -142,26 +141,22 @@ def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Pat
                        cfg.model.img_size, train=False, normalize=normalize_in_workers(env))
 
 
-def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int
-                  ) -> Callable[[int], DataLoader]:
+def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int,
+                  epochs: int | None) -> Callable[[int], EpochBatches]:
     """``make_loader(epoch)`` for the loop: this process's shard in a (seed, epoch) order, full
     batches of ``global_batch / world_size`` videos, each video's augmentation a function of
-    (seed, epoch, video) only (``EpochSampler`` keys).
+    (seed, epoch, video) only (``EpochSampler`` keys); ``epochs``: the run's (None: no end).
 
-    Every call returns the same DataLoader, set to ``epoch``: its persistent workers start once
-    and serve every epoch. Iterate it before the next call (the loop does, one epoch at a time).
+    All epochs come from one DataLoader iteration (``RunLoader``): its persistent workers start
+    once and, taking the epochs in order, go on decoding the next epoch's first batches while the
+    current epoch ends. Iterate each epoch before asking for the next (the loop does).
     Batches stay in the workers' shared memory: the loop's ``DevicePrefetcher`` pins them with
-    all threads (the DataLoader's pinning thread is single-threaded)."""
+    its own threads (the DataLoader's pinning thread is single-threaded)."""
     batch = local_batch_size(global_batch, env)
     if len(dataset) < global_batch:
         raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
                          f"(optim.batch_size={global_batch}); lower optim.batch_size")
     sampler = EpochSampler(build_sampler(dataset, env, shuffle=True, seed=seed), seed)
-    loader = build_loader(dataset, batch, shuffle=False, seed=derive_seed(seed, 0, env.rank),
-                          num_workers=num_workers, drop_last=True, sampler=sampler, pin_memory=False)
-
-    def make_loader(epoch: int) -> DataLoader:
-        sampler.set_epoch(epoch)
-        return loader
-
-    return make_loader
+    run = build_run_loader(dataset, RunBatchSampler(sampler, batch, epochs), seed=derive_seed(seed, 0, env.rank),
+                           num_workers=num_workers, pin_memory=False)
+    return run.epoch

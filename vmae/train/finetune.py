@@ -107,7 +107,8 @@ def main(args: argparse.Namespace) -> int:
         result = evaluate_classifier(model, val_set, env, cfg)
         return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
 
-    make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
+    make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+                                           cfg.optim.epochs)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
                    method="finetune", on_epoch_end=periodic_eval,

@@ -8,9 +8,9 @@ bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JS
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
 ``torch.manual_seed(derive_seed(seed, epoch, rank))`` and iterates ``make_loader(epoch)``, whose
-batches (order and augmentations) are a function of (seed, epoch) only; it may return the same
-loader every epoch (``cli_common.train_loaders`` does: its persistent workers start once). numpy /
-python states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
+batches (order and augmentations) are a function of (seed, epoch) only (``cli_common.train_loaders``
+cuts one DataLoader iteration into epochs, so its workers start once and never wait at an epoch's
+start). numpy / python states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
 
 Batches reach ``step_fn`` with their tensors already on the device: on CUDA a
 ``vmae.train.prefetch.DevicePrefetcher`` copies the next batch on a side stream while the current

@@ -114,7 +114,8 @@ def main(args: argparse.Namespace) -> int:
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
-    make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed)
+    make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+                                           cfg.optim.epochs)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager
     net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
