@@ -78,32 +78,29 @@ def test_render_equals_float_resize_and_the_worker_path_to_one_grey_level():
         assert (clips[0, j].int() - worker.int()).abs().max() <= 1
 
 
+SMALL, LARGE = frames_uint8(6, 30, 36, seed=1), frames_uint8(10, 40, 50, seed=2)
+# (frames, positions, boxes, flips) of two visits of different frame counts and sizes
+MIXED = [(SMALL, POSITIONS[:2] % 6, [CropBox(0, 4, 30, 32), CropBox(2, 0, 28, 28)], FLIPS[:2]),
+         (LARGE, POSITIONS[2:4], BOXES[2:4], FLIPS[2:4])]
+
+
 def test_collate_pads_mixed_frame_sizes_and_offsets_the_frame_index():
-    small, large = frames_uint8(6, 30, 36, seed=1), frames_uint8(10, 40, 50, seed=2)
-    small_pos, large_pos = POSITIONS[:2] % 6, POSITIONS[2:4]
-    small_boxes, large_boxes = [CropBox(0, 4, 30, 32), CropBox(2, 0, 28, 28)], BOXES[2:4]
-    batch = [(pending_visit(small, small_pos, small_boxes, FLIPS[:2]), 4, 0),
-             (pending_visit(large, large_pos, large_boxes, FLIPS[2:4]), 7, 2)]
-    visits, labels, bad = collate_visits(batch)
+    visits, labels, bad = collate_visits([(pending_visit(*MIXED[0]), 4, 0), (pending_visit(*MIXED[1]), 7, 2)])
     assert visits.frames.shape == (16, 40, 50, 3)
-    assert torch.equal(visits.frames[:6, :30, :36], small) and visits.frames[:6, 30:].eq(0).all()
-    assert torch.equal(visits.frame_index[1], large_pos + 6)
+    assert torch.equal(visits.frames[:6, :30, :36], SMALL) and visits.frames[:6, 30:].eq(0).all()
+    assert torch.equal(visits.frame_index[1], MIXED[1][1] + 6)
     assert labels.tolist() == [4, 7] and bad.tolist() == [0, 2] and visits.flips.dtype == torch.bool
     clips = render_clips(visits, SIZE)
-    for b, (frames, positions, boxes, flips) in enumerate([(small, small_pos, small_boxes, FLIPS[:2]),
-                                                          (large, large_pos, large_boxes, FLIPS[2:4])]):
+    for b, (frames, positions, boxes, flips) in enumerate(MIXED):
         for j in range(2):
             expected = float_reference(frames, positions[j], boxes[j], flips[j])
             torch.testing.assert_close(clips[b, j], expected, rtol=0, atol=0)
 
 
 def mixed_batches() -> list[Visits]:
-    """Two batches of visits with different frame counts and frame sizes."""
-    small, large = frames_uint8(6, 30, 36, seed=1), frames_uint8(10, 40, 50, seed=2)
-    first = [(pending_visit(small, POSITIONS[:2] % 6, [CropBox(0, 4, 30, 32), CropBox(2, 0, 28, 28)], FLIPS[:2]), 0, 0),
-             (pending_visit(large, POSITIONS[2:4], BOXES[2:4], FLIPS[2:4]), 0, 0)]
-    second = [(pending_visit(large, POSITIONS[j:j + 2], BOXES[j:j + 2], FLIPS[j:j + 2]), 0, 0) for j in (0, 3)]
-    return [collate_visits(first)[0], collate_visits(second)[0]]
+    """Two batches: the two visits of ``MIXED``, then two of ``LARGE`` alone (another frame count)."""
+    second = [(pending_visit(LARGE, POSITIONS[j:j + 2], BOXES[j:j + 2], FLIPS[j:j + 2]), 0, 0) for j in (0, 3)]
+    return [collate_visits([(pending_visit(*visit), 0, 0) for visit in MIXED])[0], collate_visits(second)[0]]
 
 
 def test_compiled_render_equals_eager_across_batch_shapes():
