@@ -64,7 +64,7 @@ def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: 
         sampler.set_epoch(epoch)
         return DataLoader(data, batch_size=local_batch_size(cfg.batch_size, env), sampler=sampler, drop_last=True)
 
-    def step(batch, step_index: int) -> StepOutput:
+    def step(batch, step_index: int, micro=None) -> StepOutput:
         time.sleep(sleep)
         x, y = batch
         loss = nn.functional.mse_loss(net(x).squeeze(1), y)

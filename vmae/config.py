@@ -91,11 +91,19 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     clip_grad: float = 0.02  # max grad norm; 0 disables clipping
     layer_decay: float = 1.0  # layer-wise lr decay (fine-tuning); 1 = off
+    # videos one process holds at once (gradient accumulation): an optimiser step is
+    # batch_size / (micro_batch_size x world size) micro-steps; 0 = batch_size / world size at once
+    micro_batch_size: int = 0
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "optim.epochs", self.epochs, ">= 1")
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs", self.warmup_epochs, ">= 0")
         _check(self.batch_size >= 1, "optim.batch_size", self.batch_size, ">= 1")
+        _check(self.micro_batch_size >= 0, "optim.micro_batch_size", self.micro_batch_size,
+               ">= 0 (0 = no gradient accumulation)")
+        _check(self.micro_batch_size == 0 or self.batch_size % self.micro_batch_size == 0, "optim.micro_batch_size",
+               self.micro_batch_size, f"a divisor of optim.batch_size={self.batch_size} (the global batch; "
+               "it must be a multiple of micro_batch_size x world size)")
         _check(self.base_lr > 0, "optim.base_lr", self.base_lr, "> 0")
         _check(0 < self.layer_decay <= 1, "optim.layer_decay", self.layer_decay, "in (0, 1]")
 
@@ -162,6 +170,10 @@ class FinetuneConfig:
         clips = self.optim.batch_size * self.data.repeated_sampling
         _check(self.mixup == self.cutmix == 0 or clips % 2 == 0, "optim.batch_size", self.optim.batch_size,
                f"an even clip count a step with mixup/cutmix (x data.repeated_sampling={self.data.repeated_sampling})")
+        micro_clips = self.optim.micro_batch_size * self.data.repeated_sampling
+        _check(self.mixup == self.cutmix == 0 or micro_clips % 2 == 0, "optim.micro_batch_size",
+               self.optim.micro_batch_size, "an even clip count a micro-step with mixup/cutmix "
+               f"(x data.repeated_sampling={self.data.repeated_sampling})")
 
 
 @dataclass

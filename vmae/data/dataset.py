@@ -93,12 +93,18 @@ class RunBatchSampler(Sampler[list[SampleKey]]):
     last batch dropped. A DataLoader over it (``batch_sampler=``) keeps its workers decoding across
     epoch boundaries, where a loader iterated epoch by epoch waits at every epoch's start for its
     first batch. ``len()`` is one epoch's batches; ``RunLoader`` cuts the iteration into epochs.
+
+    ``group`` (gradient accumulation): batches come in whole groups of ``group`` consecutive
+    micro-batches, one optimiser step each; an epoch's keys that do not fill a whole group are
+    dropped. Micro-batch j of a step holds keys ``j*b .. (j+1)*b - 1`` of the ``group * b`` keys the
+    step would take at once, so the step sees the same videos with the same augmentations.
     """
 
-    def __init__(self, sampler: EpochSampler, batch_size: int, epochs: int | None) -> None:
+    def __init__(self, sampler: EpochSampler, batch_size: int, epochs: int | None, group: int = 1) -> None:
         self.sampler = sampler
         self.batch_size = batch_size
         self.epochs = epochs
+        self.group = group
         self.first_epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -115,7 +121,7 @@ class RunBatchSampler(Sampler[list[SampleKey]]):
             epoch += 1
 
     def __len__(self) -> int:
-        return len(self.sampler) // self.batch_size
+        return len(self.sampler) // (self.batch_size * self.group) * self.group
 
 
 class RunLoader:
@@ -190,7 +196,7 @@ class ClipDataset(Dataset):
         if defer_augmentation and (normalize or not train):
             raise ValueError("defer_augmentation=True needs train=True and normalize=False (uint8 clips)")
         self.manifest = str(manifest)
-        self.items = read_manifest(manifest)
+        self.items = read_manifest(manifest, num_classes=info.num_classes, video_roots=info.video_roots)
         if not self.items:
             raise ValueError(f"{manifest}: no videos listed")
         self.info = info

@@ -3,7 +3,13 @@
 Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` in the environment) the process group
 is initialised (NCCL on CUDA, gloo on CPU), every process reads its own shard through a
 ``DistributedSampler`` and gradients are averaged by DDP. ``optim.batch_size`` is the GLOBAL batch:
-each process takes ``batch_size / world_size``. Only rank 0 writes files.
+each process takes ``batch_size / world_size`` an optimiser step. Only rank 0 writes files.
+
+Gradient accumulation: with ``optim.micro_batch_size = b`` (videos a process holds at once) one
+optimiser step is ``k = batch_size / (b * world_size)`` micro-steps of ``b`` videos a process
+(``accumulation_steps``); the global batch, and so the lr and the schedule, stay the recipe's. The
+loop runs the ``k - 1`` micro-steps that do not step under DDP's ``no_sync`` (``no_sync`` here):
+gradients add up locally and are all-reduced once, in the last micro-step's backward.
 
 Without ``torchrun`` the same code runs with ``world_size = 1`` (and still a ``DistributedSampler``,
 so the data order is a function of ``(seed, epoch)`` in both cases).
@@ -12,6 +18,7 @@ so the data order is a function of ``(seed, epoch)`` in both cases).
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -90,6 +97,40 @@ def local_batch_size(global_batch: int, env: DistEnv) -> int:
     return global_batch // env.world_size
 
 
+def accumulation_steps(global_batch: int, micro_batch: int, env: DistEnv) -> int:
+    """Micro-steps an optimiser step: ``global_batch / (micro_batch * world_size)``; 1 when
+    ``micro_batch`` is 0 (no accumulation: each process takes ``global_batch / world_size`` at once).
+    A ConfigError when it does not divide."""
+    if not micro_batch:
+        local_batch_size(global_batch, env)
+        return 1
+    per_step = micro_batch * env.world_size
+    if global_batch % per_step:
+        raise ConfigError(
+            f"optim.micro_batch_size={micro_batch}: optim.batch_size={global_batch} (the global batch) "
+            f"must be a multiple of optim.micro_batch_size x world size = {micro_batch} x {env.world_size} "
+            f"= {per_step}"
+        )
+    return global_batch // per_step
+
+
+def micro_batch_size(global_batch: int, micro_batch: int, env: DistEnv) -> int:
+    """Videos this process takes a micro-step: ``micro_batch``, or ``global_batch / world_size``
+    when it is 0 (checked as ``accumulation_steps`` checks it)."""
+    return global_batch // (env.world_size * accumulation_steps(global_batch, micro_batch, env))
+
+
+def no_sync(net: nn.Module, sync: bool) -> AbstractContextManager:
+    """Around a micro-step's forward and backward: DDP's ``no_sync()`` (gradients stay local, no
+    all-reduce) unless ``sync``; a no-op for a module that is not DDP. ``net`` may be
+    ``torch.compile``-d: the DDP module under it is used (DDP's forward runs eagerly around the
+    compiled module, so its flag holds)."""
+    ddp = getattr(net, "_orig_mod", net)
+    if sync or not isinstance(ddp, nn.parallel.DistributedDataParallel):
+        return nullcontext()
+    return ddp.no_sync()
+
+
 def build_sampler(dataset: Dataset, env: DistEnv, shuffle: bool, seed: int) -> DistributedSampler:
     """This process's shard; with ``shuffle`` the order is a function of (seed, epoch) only
     (call ``sampler.set_epoch(epoch)`` before each epoch)."""
@@ -101,8 +142,9 @@ def wrap_model(model: nn.Module, env: DistEnv, compile_model: bool = False) -> n
     CUDA when asked. Returns the module to call in the training step; keep ``model`` itself for
     state dicts."""
     if env.distributed and env.device.type == "cuda":
-        # MoCo v3's BatchNorm heads normalise over the global batch, as in MoCo v3 (converted in
-        # place, so ``model``'s state dict keeps its keys). SyncBatchNorm runs on CUDA only.
+        # MoCo v3's BatchNorm heads normalise over the batch of all processes, as in MoCo v3
+        # (converted in place, so ``model``'s state dict keeps its keys): the global batch, or with
+        # gradient accumulation one micro-step's micro_batch x world size. SyncBatchNorm runs on CUDA only.
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(env.device)
     wrapped: nn.Module = model

@@ -10,6 +10,10 @@ At the end (and every ``eval_every`` epochs) multi-view testing on DATA/val.csv:
 over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
 ``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
 wall_s, clips_per_s, final_loss).
+
+With gradient accumulation (``optim.micro_batch_size``) an optimiser step's gradient equals the
+whole batch's without mixup / CutMix (the mean cross-entropy of equal micro-batches); with them each
+micro-batch draws its own mixing weight and pairs clips within itself, as each process does under DDP.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from vmae.models.vit import VideoViT, layer_id
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, shutdown, wrap_model
 from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
-from vmae.train.loop import StepFn, StepOutput, train
+from vmae.train.loop import Micro, StepFn, StepOutput, train
 from vmae.train.optim import param_groups
 
 
@@ -61,7 +65,7 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
     """Batch ``(clips (B, k, C, T, H, W), labels (B,), bad)`` -> cross-entropy over the B*k clips."""
     criterion = SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
-    def step(batch, step_index: int) -> StepOutput:
+    def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
         clips, labels, bad = batch
         k = clips.shape[1]
         # (B*k, C, T, H, W)
@@ -108,11 +112,11 @@ def main(args: argparse.Namespace) -> int:
         return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
 
     make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
-                                           cfg.optim.epochs)
+                                           cfg.optim.epochs, cfg.optim.micro_batch_size)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
                    method="finetune", on_epoch_end=periodic_eval,
-                   batch_transform=cli_common.batch_transform(train_set, cfg.compile, env))
+                   batch_transform=cli_common.batch_transform(train_set, cfg.compile, env), net=net)
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)

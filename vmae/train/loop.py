@@ -1,7 +1,7 @@
 """The one training loop behind every method (VideoMAE, MoCo v3, supervised fine-tuning).
 
-A method supplies a ``step_fn(batch, step) -> StepOutput`` (forward + loss of one batch) and the
-parameter groups; the loop owns everything else: AdamW, ``lr = base_lr * clips / 256`` (computed once
+A method supplies a ``step_fn(batch, step, micro) -> StepOutput`` (forward + loss of one batch) and
+the parameter groups; the loop owns everything else: AdamW, ``lr = base_lr * clips / 256`` (computed once
 and printed), the per-step warm-up + cosine schedule with per-group ``lr_scale``, gradient clipping,
 bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JSON line an epoch in
 ``<out>/log.jsonl``, and a stop with a clear error on a non-finite loss.
@@ -19,6 +19,18 @@ step computes (and applies ``batch_transform`` there, e.g. the deferred crops of
 and read once an epoch (no per-step host sync on CUDA); the first non-finite step is tracked on the
 device too, so the error can still name it. The checkpoint is rewritten only after an epoch whose
 losses were all finite, so the last good one is kept.
+
+Gradient accumulation (``optim.micro_batch_size``, ``distributed.accumulation_steps``): an optimiser
+step is ``k`` micro-steps, each a forward and a backward of one micro-batch of the loader (the
+loader yields micro-batches: ``cli_common.train_loaders``); gradients add up in ``.grad`` (zeroed
+before the first micro-step), each micro-step backpropagates ``loss / k``, and the lr is set, the
+gradient clipped and the optimiser stepped once, after the last. DDP all-reduces only in the last
+micro-step's backward (``no_sync`` on the others). ``step`` (the schedule, the masks' seeds, the log,
+the checkpoint) counts optimiser steps and ``clips`` counts clips, exactly as without accumulation.
+Checkpoints are written at epoch ends only, and an epoch is a whole number of optimiser steps, so a
+checkpoint never falls inside an accumulation cycle: a killed run resumes at the start of the epoch
+after its last checkpoint (the micro-steps done since are repeated, as the steps are without
+accumulation).
 """
 
 from __future__ import annotations
@@ -40,13 +52,16 @@ from vmae.config import ConfigError, OptimConfig
 from vmae.errors import UserError
 from vmae.train import optim
 from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from vmae.train.distributed import DistEnv, all_reduce, barrier
+from vmae.train.distributed import DistEnv, accumulation_steps, all_reduce, barrier, no_sync
 from vmae.train.prefetch import DevicePrefetcher
 
 LOG_NAME = "log.jsonl"
 
 # Config keys that may differ between a run and its resumption (they do not change the numbers).
 RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
+# Keys added after runs were written, with the value that keeps the old behaviour: a saved config
+# without the key matches a current config holding that value.
+ADDED_KEYS = {"optim.micro_batch_size": 0}
 
 
 class NonFiniteLossError(UserError, RuntimeError):
@@ -55,14 +70,37 @@ class NonFiniteLossError(UserError, RuntimeError):
 
 @dataclass
 class StepOutput:
-    """What one training step returns to the loop."""
+    """What one training (micro-)step returns to the loop.
 
-    loss: torch.Tensor  # scalar, differentiable
-    clips: int  # clips in this process's batch (for clips/s)
+    ``loss`` is the mean over this (micro-)batch. The loop backpropagates ``loss / k`` for each of
+    the ``k`` micro-steps of an optimiser step, so the gradient is that of the mean of the k
+    micro-batch means, which is the mean over the whole batch when every micro-batch's mean is over
+    the same count: the same clips a micro-batch (cross-entropy), and for VideoMAE the same number of
+    masked tokens a clip (``vmae.models.masking``: a fixed count a row), so the mean of the k means
+    over ``b * n_masked`` tokens each is the mean over all ``k * b * n_masked``. DDP then averages over
+    processes of equal batches: the global mean.
+    """
+
+    loss: torch.Tensor  # scalar, differentiable: the mean over this (micro-)batch
+    clips: int  # clips in this process's (micro-)batch (for clips/s)
     bad: int | torch.Tensor = 0  # unreadable videos skipped to build this batch (a device scalar: no sync)
 
 
-StepFn = Callable[[Any, int], StepOutput]  # (batch with its tensors on the device, global step) -> StepOutput
+@dataclass(frozen=True)
+class Micro:
+    """Where a micro-step sits in its optimiser step: ``index`` of ``count`` (1 = no accumulation)."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def last(self) -> bool:
+        """True for the micro-step whose backward all-reduces and after which the optimiser steps."""
+        return self.index == self.count - 1
+
+
+# (batch with its tensors on the device, global optimiser step, micro-step) -> StepOutput
+StepFn = Callable[[Any, int, Micro], StepOutput]
 
 
 @dataclass
@@ -91,6 +129,8 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             diffs += config_differences(a, b, f"{dotted}.")
+        elif key not in saved and dotted in ADDED_KEYS and b == ADDED_KEYS[dotted]:
+            continue  # written before the key existed, and the key keeps the old behaviour
         elif a != b and dotted not in RESUME_FREE_KEYS:
             diffs.append(f"{dotted}: {a!r} saved, {b!r} now")
     return diffs
@@ -130,6 +170,7 @@ def train(
     method: str,
     on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
     batch_transform: Callable[[Any], Any] | None = None,
+    net: nn.Module | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
 
@@ -141,10 +182,20 @@ def train(
     lr scaling batch). on_epoch_end(epoch) (rank 0 only, 1-based epoch) returns extra log fields.
     batch_transform: applied to each batch on the device before ``step_fn`` (``DevicePrefetcher``),
     e.g. ``cli_common.batch_transform``'s ``RenderClips``.
+
+    With ``cfg.micro_batch_size`` (k = ``accumulation_steps`` > 1 micro-steps an optimiser step) the
+    loader's batches are micro-batches, ``k`` times as many an epoch, and ``step_fn`` gets each with
+    ``Micro(index, k)``. net: the module ``step_fn`` calls (DDP, maybe compiled; default ``model``):
+    its ``no_sync()`` keeps the gradients local on the micro-steps that do not step.
     """
     out_dir = Path(out_dir)
     ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
-    steps_per_epoch = len(make_loader(0))  # type: ignore[arg-type]
+    accumulate = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, env)
+    micro_steps = len(make_loader(0))  # type: ignore[arg-type]
+    if micro_steps % accumulate:
+        raise ValueError(f"the training loader yields {micro_steps} micro-batches an epoch, not a multiple of "
+                         f"the {accumulate} micro-steps of an optimiser step")
+    steps_per_epoch = micro_steps // accumulate
     if steps_per_epoch == 0:
         raise ValueError("the training loader yields no full batch: fewer videos than optim.batch_size")
     total_steps = cfg.epochs * steps_per_epoch
@@ -156,6 +207,10 @@ def train(
     if env.is_main:
         print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {peak_lr:.3g}; "
               f"{steps_per_epoch} steps/epoch, {warmup_steps} warm-up of {total_steps} steps", flush=True)
+        if accumulate > 1:
+            print(f"gradient accumulation: {accumulate} micro-steps of optim.micro_batch_size="
+                  f"{cfg.micro_batch_size} videos x {env.world_size} process(es) = optim.batch_size="
+                  f"{cfg.batch_size} a step", flush=True)
         if warmup_steps > total_steps:
             print(f"warning: optim.warmup_epochs={cfg.warmup_epochs:g} > optim.epochs={cfg.epochs}: "
                   "the lr never reaches its peak", flush=True)
@@ -187,22 +242,28 @@ def train(
         progress = tqdm(DevicePrefetcher(loader, env.device, batch_transform),
                         desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
                         disable=None if env.is_main else True)
-        for batch in progress:
-            lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
-            optim.set_lr(optimizer, lr)
-            with autocast:
-                out = step_fn(batch, step)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            if cfg.clip_grad > 0:
-                nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            optimizer.step()
+        for index, batch in enumerate(progress):
+            micro = Micro(index % accumulate, accumulate)
+            with no_sync(net if net is not None else model, micro.last):
+                with autocast:
+                    out = step_fn(batch, step, micro)
+                if micro.index == 0:
+                    optimizer.zero_grad(set_to_none=True)
+                # 1/k: the accumulated gradient is that of the mean of the k micro-batch means
+                (out.loss if accumulate == 1 else out.loss / accumulate).backward()
             loss = out.loss.detach().float()
-            loss_sum += loss
+            loss_sum += loss if accumulate == 1 else loss / accumulate
             first_bad = torch.where(torch.isfinite(loss) | (first_bad < step), first_bad,
                                     torch.full_like(first_bad, step))
             clips += out.clips
             bad += out.bad
+            if not micro.last:
+                continue
+            lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
+            optim.set_lr(optimizer, lr)
+            if cfg.clip_grad > 0:
+                nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+            optimizer.step()
             step += 1
 
         counts = torch.stack([torch.tensor(clips, dtype=torch.float64, device=env.device), bad.double()])

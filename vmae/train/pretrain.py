@@ -9,6 +9,12 @@ Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, 
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
 CPU generator seeded by (seed, step, rank), and their token indices reach the GPU in one asynchronous
 copy from pinned memory (``mask_indices``). MoCo v3: the two views are two clips of one visit.
+
+With gradient accumulation (``optim.micro_batch_size``) a VideoMAE micro-step takes its rows of the
+masks its optimiser step would draw at once, so an accumulated step sees the same clips and the same
+masks as the step without accumulation. MoCo v3 updates its momentum encoder once an optimiser step
+(at the first micro-step, as without accumulation); its InfoNCE and its BatchNorm heads see one
+micro-step's micro-batch (x processes), not the global batch (README).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from vmae.models.mae import VideoMAE, targets_at
 from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
-from vmae.train.distributed import DistEnv, shutdown, wrap_model
-from vmae.train.loop import StepFn, StepOutput, derive_seed, train
+from vmae.train.distributed import DistEnv, accumulation_steps, shutdown, wrap_model
+from vmae.train.loop import Micro, StepFn, StepOutput, derive_seed, train
 from vmae.train.optim import param_groups
 
 
@@ -78,13 +84,17 @@ class VideoMAEObjective(nn.Module):
 def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
     """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips.
 
-    net: ``wrap_model`` of a ``VideoMAEObjective``."""
+    net: ``wrap_model`` of a ``VideoMAEObjective``. The masks of optimiser step ``s`` are drawn for
+    all ``micro.count * B*k`` clips of the step from a generator seeded by (seed, s, rank); micro-step
+    j takes rows ``j*B*k .. (j+1)*B*k - 1`` (without accumulation: all of them)."""
 
-    def step(batch, step_index: int) -> StepOutput:
+    def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
         clips, _, bad = batch
         clips = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
+        rows = clips.shape[0]
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
-        mask = make_mask(cfg.masking, clips.shape[0], grid, cfg.mask_ratio, generator)  # (B*k, N) on CPU
+        mask = make_mask(cfg.masking, rows * micro.count, grid, cfg.mask_ratio, generator)  # on the CPU
+        mask = mask[micro.index * rows:(micro.index + 1) * rows]  # (B*k, N)
         loss = net(clips, *mask_indices(mask, clips.device))
         return StepOutput(loss, clips=clips.shape[0], bad=bad.sum())
 
@@ -94,12 +104,14 @@ def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple
 def moco_step(net: torch.nn.Module, env: DistEnv, data_cfg: DataConfig, total_steps: int, base_momentum: float
               ) -> StepFn:
     """Batch ``(clips (B, 2, C, T, H, W), labels, bad)`` -> symmetric InfoNCE of the two views; the
-    momentum encoder follows ``cosine_momentum(step, total_steps)``."""
+    momentum encoder follows ``cosine_momentum(step, total_steps)`` (optimiser steps), updated at an
+    optimiser step's first micro-step only (momentum 1 = unchanged on the others)."""
 
-    def step(batch, step_index: int) -> StepOutput:
+    def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
         clips, _, bad = batch
         views = to_device_normalized(clips, env.device, data_cfg.mean, data_cfg.std)
-        loss = net(views[:, 0], views[:, 1], cosine_momentum(step_index, total_steps, base_momentum))
+        momentum = cosine_momentum(step_index, total_steps, base_momentum) if micro.index == 0 else 1.0
+        loss = net(views[:, 0], views[:, 1], momentum)
         return StepOutput(loss, clips=2 * views.shape[0], bad=bad.sum())
 
     return step
@@ -115,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     videomae = cfg.method == "videomae"
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
-                                           cfg.optim.epochs)
+                                           cfg.optim.epochs, cfg.optim.micro_batch_size)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager
     net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
@@ -123,11 +135,13 @@ def main(args: argparse.Namespace) -> int:
         step = videomae_step(net, cfg, env, model.grid)
         clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
     else:
-        step = moco_step(net, env, cfg.data, cfg.optim.epochs * len(make_loader(0)), cfg.moco.momentum)
+        steps_per_epoch = len(make_loader(0)) // accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size,
+                                                                    env)
+        step = moco_step(net, env, cfg.data, cfg.optim.epochs * steps_per_epoch, cfg.moco.momentum)
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
-                   batch_transform=cli_common.batch_transform(dataset, cfg.compile, env))
+                   batch_transform=cli_common.batch_transform(dataset, cfg.compile, env), net=net)
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "final_loss": result.final_loss,
         "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
