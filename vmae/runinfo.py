@@ -6,15 +6,15 @@ reads only these files.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from vmae import atomic
 
 
 def git_commit() -> str:
@@ -65,9 +65,4 @@ def run_metadata(config: dict[str, Any], seed: int, device: torch.device) -> dic
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     """Write JSON through a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(data, tmp, indent=2, sort_keys=False)
-        tmp.write("\n")
-    os.replace(tmp.name, path)
+    atomic.write_json_atomic(path, data)

@@ -3,20 +3,20 @@
 A checkpoint is a dict: ``model`` (state dict), ``optimizer``, ``step`` (optimiser steps done; the lr
 schedule is a function of it), ``epoch`` (epochs completed), ``rng`` (torch / numpy / python / cuda
 states), ``config`` (the resolved run config as a plain dict), ``method``, plus whatever extra keys
-the caller adds. It is written through a temporary file and ``os.replace``, so a kill at any moment
+the caller adds. It is written through ``vmae.atomic`` (a temporary file + ``os.replace``), so a kill at any moment
 leaves either the previous checkpoint or the new one, never half a file.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from vmae.atomic import atomic_open
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -45,18 +45,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            torch.save(checkpoint, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        torch.save(checkpoint, handle)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
