@@ -79,3 +79,59 @@ def test_dataset_info_errors(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps(layout))
     with pytest.raises(ManifestError, match="label_map has 3 entries: expected num_classes=2"):
         DatasetInfo.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("x.avi,²", r"val.csv:3: label '²': expected a 0-based integer$"),  # isdigit() is True for '²'
+        ("x.avi,٣", r"val.csv:3: label '٣': expected a 0-based integer$"),  # an Arabic-Indic digit
+        ("x.avi,3", r"val.csv:3: label '3': expected a 0-based integer below num_classes=3$"),
+        ("x.avi,999", r"val.csv:3: label '999': expected a 0-based integer below num_classes=3$"),
+        ("../../etc/passwd,0", r"val.csv:3: path '../../etc/passwd': expected a video path below the manifest's"),
+        ("videos/../../x.avi,0", r"val.csv:3: path 'videos/../../x.avi': expected a video path below"),
+        ("/etc/passwd,0", r"val.csv:3: path '/etc/passwd': expected a video below the dataset's folders"),
+    ],
+)
+def test_hostile_manifest_rows_are_one_line_errors(tmp_path, row, expected):
+    (tmp_path / "val.csv").write_text(f"path,label\nok.avi,2\n{row}\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match=expected) as err:
+        read_manifest(tmp_path / "val.csv", num_classes=3, video_roots=[str(tmp_path / "raw")])
+    assert "\n" not in str(err.value) and str(err.value).startswith(str(tmp_path / "val.csv"))
+
+
+def test_absolute_paths_inside_the_video_roots_are_read(tmp_path):
+    raw = tmp_path / "raw"
+    write_manifest(tmp_path / "data" / "train.csv", [(str(raw / "a.avi"), 1), (str(tmp_path / "data" / "v" / "b.avi"), 0)])
+    assert read_manifest(tmp_path / "data" / "train.csv", num_classes=2, video_roots=[str(raw)]) == [
+        (str(raw / "a.avi"), 1), (str(tmp_path / "data" / "v" / "b.avi"), 0)]
+    with pytest.raises(ManifestError, match=r"train.csv:2: path '.*raw/a.avi': expected a video below"):
+        read_manifest(tmp_path / "data" / "train.csv", video_roots=[str(tmp_path / "rawer")])
+
+
+def test_dataset_info_keeps_its_video_roots(tmp_path):
+    info = DatasetInfo(name="x", domain="x", num_classes=2, video_roots=[str(tmp_path / "raw")])
+    info.save(tmp_path)
+    assert json.loads((tmp_path / "dataset.json").read_text())["video_roots"] == [str(tmp_path / "raw")]
+    assert DatasetInfo.load(tmp_path) == info
+
+
+def test_manifest_and_classes_are_written_atomically(tmp_path, monkeypatch):
+    """A failure while writing leaves the old file whole and no temporary file behind."""
+    write_manifest(tmp_path / "train.csv", [(str(tmp_path / "a.avi"), 1)])
+    write_classes(tmp_path, ["a", "b"])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    class Full(OSError):
+        pass
+
+    def fail_after_some_rows(rows):
+        yield rows[0]
+        raise Full("disk full")
+
+    with pytest.raises(Full):
+        write_manifest(tmp_path / "train.csv", fail_after_some_rows([(str(tmp_path / "b.avi"), 0)] * 3))
+    monkeypatch.setattr("vmae.atomic.os.replace", lambda *a: (_ for _ in ()).throw(Full("no rename")))
+    with pytest.raises(Full):
+        write_classes(tmp_path, ["c"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

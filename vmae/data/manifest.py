@@ -114,7 +114,7 @@ def read_manifest(csv_path: str | Path, num_classes: int | None = None,
     csv_path = Path(csv_path)
     base = Path(os.path.abspath(csv_path)).parent
     rows: list[tuple[str, int]] = []
-    with open(csv_path, newline="") as handle:
+    with open(csv_path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header != MANIFEST_HEADER:
@@ -162,7 +162,7 @@ def write_manifest(csv_path: str | Path, rows: list[tuple[str, int]]) -> None:
     (POSIX separators), others absolute."""
     csv_path = Path(csv_path)
     base = Path(os.path.abspath(csv_path)).parent
-    with atomic_open(csv_path, "w", newline="") as handle:
+    with atomic_open(csv_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(MANIFEST_HEADER)
         for path, label in rows:
