@@ -16,7 +16,7 @@ import yaml
 from vmae.cli import main as vmae
 from vmae.data import prepare as prepare_module
 from vmae.data.formats.common import ParsedDataset
-from vmae.data.manifest import DatasetInfo, read_classes, read_manifest
+from vmae.data.manifest import DatasetInfo, ManifestError, read_classes, read_manifest
 from vmae.data.prepare import prepare_dataset
 from vmae.data.registry import DatasetSpec, load_spec
 from vmae.data.synthetic import CLASS_NAMES
@@ -181,3 +181,35 @@ def test_export_list_refuses_paths_with_spaces(tmp_path):
     write_manifest(tmp_path / "val.csv", [])
     with pytest.raises(ValueError, match="train.csv: path .*curling hair.* contains whitespace"):
         export_list(tmp_path, tmp_path / "lists")
+
+
+def test_reprepare_removes_stale_generated_videos_and_nothing_of_the_users(tmp_path, monkeypatch):
+    prepare_dataset(small_spec(), tmp_path)  # 3 training videos a class
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "videos" / "train" / "mine.avi").write_bytes(b"mine too")
+    prepare_dataset(small_spec(train_per_class=2), tmp_path)
+    videos = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "videos").rglob("*.avi")}
+    assert len(videos) == 10 * (2 + 2) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "videos" / "train" / "mine.avi").read_bytes() == b"mine too"
+    assert DatasetInfo.load(tmp_path).video_roots == [str(tmp_path)]
+
+    def fail(*args):
+        raise OSError("killed")
+
+    monkeypatch.setattr(prepare_module, "write_classes", fail)
+    with pytest.raises(OSError, match="killed"):
+        prepare_dataset(small_spec(train_per_class=1), tmp_path)
+    with pytest.raises(Exception, match="dataset.json: not found"):  # not a usable mix of old and new
+        DatasetInfo.load(tmp_path)
+
+
+def test_prepare_refuses_videos_outside_the_raw_folder(tmp_path, monkeypatch):
+    spec = dataclasses.replace(small_spec(), name="fake", format="k400", flip_label_map={},
+                               source={"kind": "manual", "instructions": "-"})
+    parsed = ParsedDataset(train=[("/etc/passwd", 1)], val=[(str(tmp_path / "raw" / "b.mp4"), 0)],
+                           classes=[f"c{i}" for i in range(10)])
+    monkeypatch.setattr("vmae.data.formats.build_split", lambda spec, raw_dir, split: parsed)
+    with pytest.raises(ManifestError, match=r"train video '/etc/passwd': expected a file below"):
+        prepare_dataset(spec, tmp_path / "out", raw_dir=tmp_path / "raw")
+    assert not (tmp_path / "out" / "train.csv").exists()

@@ -49,7 +49,7 @@ class DatasetInfo:
     flip_label_map: list[int] = field(default_factory=list)
     # absolute folders the manifests' videos may lie in (the prepared folder and --raw, recorded by
     # `vmae prepare`); None = not recorded (a hand-made dataset.json): absolute paths go unchecked
-    video_roots: list[str] | None = None
+    video_roots: list[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.flip_label_map:

@@ -4,6 +4,11 @@ DIR gets ``train.csv``, ``val.csv`` (``path,label``), ``classes.txt``, ``dataset
 annotations list videos that are absent, ``missing.txt``. Synthetic datasets are generated into
 ``DIR/videos/<split>/<class>/<class>_<index>.avi`` (same seed, same bytes); other datasets are
 parsed by ``vmae.data.formats.build_split`` from the files under ``--raw``.
+
+Preparing again into the same folder replaces the dataset: ``dataset.json`` (which makes the folder
+a prepared dataset) is removed first and written last, so an interrupted run leaves no usable mix of
+old and new files, and videos that the previous preparation generated below ``DIR/videos`` and the
+new one does not are deleted. Nothing else in DIR is touched.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import time
 from pathlib import Path
 
 from vmae.data import synthetic
+from vmae.atomic import write_text_atomic
 from vmae.data.manifest import (
-    MISSING_FILE, DatasetInfo, write_classes, write_manifest,
+    INFO_FILE, MISSING_FILE, DatasetInfo, ManifestError, is_below, read_manifest, write_classes, write_manifest,
 )
 from vmae.data.registry import DatasetSpec, flip_label_indices, load_spec
 from vmae.data.writer import write_video
@@ -34,6 +40,8 @@ def prepare_dataset(spec: DatasetSpec, out_dir: str | Path, raw_dir: str | Path 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    previous = generated_videos(out_dir)
+    (out_dir / INFO_FILE).unlink(missing_ok=True)  # not a prepared dataset until it is written again
     if spec.source["kind"] == "synthetic":
         classes = list(synthetic.CLASS_NAMES)
         params = synthetic.GeneratorParams.from_spec(spec.source["generator"])
@@ -48,8 +56,11 @@ def prepare_dataset(spec: DatasetSpec, out_dir: str | Path, raw_dir: str | Path 
         if len(classes) != spec.num_classes:
             raise ValueError(f"{spec.path}: num_classes: {spec.num_classes}: the {spec.format} parser "
                              f"found {len(classes)} classes under {raw_dir}")
+    video_roots = [os.path.abspath(out_dir)] + ([os.path.abspath(raw_dir)] if raw_dir is not None else [])
+    check_inside(splits, video_roots, spec)
     for name, rows in splits.items():
         write_manifest(out_dir / f"{name}.csv", rows)
+    remove_stale(previous - {os.path.abspath(p) for rows in splits.values() for p, _ in rows})
     write_classes(out_dir, classes)
     _write_missing(out_dir / MISSING_FILE, missing)
     DatasetInfo(
@@ -61,8 +72,42 @@ def prepare_dataset(spec: DatasetSpec, out_dir: str | Path, raw_dir: str | Path 
         frame_stride=spec.frame_stride,
         flip_allowed=spec.flip_allowed,
         flip_label_map=flip_label_indices(spec.flip_label_map, classes, str(spec.path)),
+        video_roots=video_roots,
     ).save(out_dir)
     print(_summary(splits, classes, missing))
+
+
+def generated_videos(out_dir: Path) -> set[str]:
+    """Videos an earlier preparation generated into ``out_dir/videos`` (listed in its manifests);
+    unreadable old manifests count as listing none."""
+    videos: set[str] = set()
+    for manifest in (out_dir / f"{name}.csv" for name in synthetic.SPLITS):
+        try:
+            rows = read_manifest(manifest) if manifest.is_file() else []
+        except (ManifestError, OSError, UnicodeDecodeError):
+            rows = []
+        videos.update(path for path, _ in rows if is_below(path, out_dir / "videos"))
+    return videos
+
+
+def remove_stale(videos: set[str]) -> None:
+    """Delete generated videos the new manifests no longer list, and folders left empty."""
+    for path in sorted(videos):
+        Path(path).unlink(missing_ok=True)
+        for folder in Path(path).parents:
+            if folder.name == "videos" or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+def check_inside(splits: dict[str, list[tuple[str, int]]], video_roots: list[str], spec: DatasetSpec) -> None:
+    """Every video must lie below the prepared folder or ``--raw`` (an annotation list may name
+    ``/etc/passwd`` or ``../../x``); else a ``ManifestError`` naming the video."""
+    for name, rows in splits.items():
+        for path, _ in rows:
+            if not any(is_below(path, root) for root in video_roots):
+                raise ManifestError(f"{spec.path}: {name} video {path!r}: expected a file below {video_roots} "
+                                    "(the output folder or --raw)")
 
 
 def generate_synthetic(params: synthetic.GeneratorParams, split: str, out_dir: Path,
@@ -91,7 +136,7 @@ def _write_one(params: synthetic.GeneratorParams, split: str, class_index: int, 
 
 def _write_missing(path: Path, missing: list[str]) -> None:
     if missing:
-        path.write_text("".join(f"{m}\n" for m in missing))
+        write_text_atomic(path, "".join(f"{m}\n" for m in missing))
     else:
         path.unlink(missing_ok=True)
 
