@@ -108,3 +108,26 @@ def test_yaml_with_missing_or_wrong_field_is_named(tmp_path):
 def test_no_raw_folder_says_to_pass_raw(tmp_path):
     with pytest.raises(ValueError, match=r"mine: no raw folder given: expected --raw DIR"):
         build_split(user_spec(tmp_path, "mine"), None, None)
+
+
+def test_file_index_follows_no_symlinked_folders_and_ignores_outward_file_links(tmp_path, capsys):
+    import time
+
+    from vmae.data.formats.common import FileIndex
+
+    raw = tmp_path / "raw"
+    _touch(raw, ["a/v1.avi", "b/v2.avi"])
+    (raw / "loop1").symlink_to(".")  # with followlinks=True these two made a walk of 325,732 folders
+    (raw / "loop2").symlink_to(".")
+    (tmp_path / "secret.txt").write_text("root:x:0:0")
+    (raw / "a" / "passwd.avi").symlink_to(tmp_path / "secret.txt")  # as an unpacked archive may hold
+    (raw / "b" / "alias.avi").symlink_to(raw / "a" / "v1.avi")  # a link inside the root is fine
+    start = time.perf_counter()
+    index = FileIndex(raw)
+    assert time.perf_counter() - start < 2.0
+    assert sorted(index.names()) == ["alias.avi", "v1.avi", "v2.avi"]
+    assert index.find("v1.avi") == raw / "a" / "v1.avi" and index.find("passwd.avi") is None
+    assert index.outward_links == [str(raw / "a" / "passwd.avi")]
+    assert sorted(index.linked_folders) == [str(raw / "loop1"), str(raw / "loop2")]
+    err = capsys.readouterr().err
+    assert f"{raw}: ignored 1 symlink(s) to files outside it, e.g. {raw / 'a' / 'passwd.avi'}" in err

@@ -4,6 +4,7 @@ anywhere below the raw folder, and checking that listed videos exist (never deco
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,19 +74,32 @@ class FileIndex:
     """Every file below ``root`` by its name, so any reasonable unpacking layout works.
 
     Built by one walk; hidden folders (``.name``, e.g. partial extractions) are skipped. Several
-    files of one name resolve to the first in sorted path order.
+    files of one name resolve to the first in sorted path order. The walk does not follow symlinked
+    folders (two links to ``.`` would make it endless), and a symlinked file counts only when it
+    points to a file below ``root`` (an archive may hold ``passwd.avi -> /etc/passwd``); the links
+    left out are listed in ``outward_links`` and reported once on stderr.
     """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self._by_name: dict[str, list[str]] = {}
         self._by_lower: dict[str, list[str]] = {}
-        for folder, dirs, files in os.walk(self.root, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in files:
-                path = os.path.join(folder, name)
+        self.outward_links: list[str] = []
+        self.linked_folders: list[str] = []
+        real_root = os.path.realpath(self.root)
+        for path, name, kind in _walk_files(str(self.root)):
+            if kind == "linked folder":
+                self.linked_folders.append(path)
+            elif kind == "link" and not _links_inside(path, real_root):
+                self.outward_links.append(path)
+            else:
                 self._by_name.setdefault(name, []).append(path)
                 self._by_lower.setdefault(name.lower(), []).append(path)
+        for links, what in ((self.outward_links, "symlink(s) to files outside it"),
+                            (self.linked_folders, "symlinked folder(s), not followed")):
+            if links:
+                print(f"{self.root}: ignored {len(links)} {what}, e.g. {links[0]}: expected real files "
+                      f"and folders below {self.root}", file=sys.stderr, flush=True)
 
     def lookup(self, name: str, ignore_case: bool = False) -> str | None:
         """The path of the file called ``name`` (compared case-insensitively if asked), or None."""
@@ -125,6 +139,35 @@ class FileIndex:
     def names(self) -> Iterator[str]:
         """All file names below the root."""
         return iter(self._by_name)
+
+
+def _walk_files(root: str) -> Iterator[tuple[str, str, str]]:
+    """(path, name, kind) of every file below ``root``, kind "file", "link" (a symlink, not to a
+    folder) or "linked folder" (a symlink to a folder: reported, not entered). Folders are entered in
+    sorted order, hidden ones (``.name``) never."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith("."):
+                    subfolders.append(entry.path)
+            elif entry.is_symlink():
+                yield entry.path, entry.name, "linked folder" if entry.is_dir() else "link"
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path, entry.name, "file"
+        stack.extend(reversed(subfolders))
+
+
+def _links_inside(path: str, real_root: str) -> bool:
+    """True when the symlink ``path`` ends at a regular file below ``real_root``."""
+    target = os.path.realpath(path)
+    return os.path.isfile(target) and target.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
