@@ -133,7 +133,7 @@ def test_corrupt_present_file_is_set_aside_and_fetched_again(server, tmp_path):
 
 def test_http_error_names_the_url_without_retrying(server, tmp_path):
     with pytest.raises(DownloadError, match=r"/nothing\.zip: HTTP 404"):
-        download(RemoteFile(f"{server.url}/nothing.zip", "nothing.zip"), tmp_path, wait_s=0)
+        download(RemoteFile(f"{server.url}/nothing.zip", "nothing.zip", md5="0" * 32), tmp_path, wait_s=0)
     assert len(server.requests) == 1
 
 
@@ -181,3 +181,89 @@ def test_end_to_end_bad_checksum_extracts_nothing(server, tmp_path):
         build_split(spec, tmp_path / "raw", None)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir())[0].startswith("splits.zip.bad-")
     assert not (tmp_path / "raw" / "splits").exists()
+
+
+@pytest.mark.parametrize("filename", ["../precious.txt", "/tmp/vmae-abs.bin", ".hidden", "a/b.bin", "link.bin"])
+def test_filename_must_stay_inside_the_raw_folder(server, tmp_path, filename):
+    """A spec that bypasses the schema still cannot write, move aside or replace files elsewhere."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (tmp_path / "precious.txt").write_text("keep me")
+    (raw / "link.bin").symlink_to(tmp_path / "precious.txt")
+    remote = RemoteFile(f"{server.url}/x", filename, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    with pytest.raises(DownloadError, match=rf"filename '{filename}': expected a plain file name inside {raw}"):
+        download(remote, raw, wait_s=0)
+    assert (tmp_path / "precious.txt").read_text() == "keep me" and not Path("/tmp/vmae-abs.bin").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt", "raw"] and server.requests == []
+
+
+def test_a_checksum_is_required_unless_insecure(server, tmp_path):
+    remote = _remote(server, "page.html", b"<html>error</html>")
+    with pytest.raises(DownloadError, match=r"no sha256 or md5 for page\.html: expected a checksum .*insecure: true"):
+        download(remote, tmp_path, wait_s=0)
+    assert server.requests == [] and list(tmp_path.iterdir()) == []
+    insecure = RemoteFile(remote.url, "page.html", insecure=True)
+    assert download(insecure, tmp_path, wait_s=0).read_bytes() == b"<html>error</html>"
+    assert RemoteFile.from_dict({"url": remote.url, "filename": "p", "insecure": True}).insecure
+
+
+def test_https_to_http_redirect_is_refused_by_the_handler():
+    import urllib.request
+
+    from vmae.data.download import NoDowngradeRedirects
+
+    handler = NoDowngradeRedirects()
+    request = urllib.request.Request("https://example.org/a.zip")
+    with pytest.raises(DownloadError, match=r"https://example.org/a.zip: redirected \(HTTP 302\) to "
+                                            r"http://example.org/a.zip: expected https throughout"):
+        handler.redirect_request(request, None, 302, "Found", {}, "http://example.org/a.zip")
+    upgraded = handler.redirect_request(urllib.request.Request("http://example.org/a"), None, 301, "Moved", {},
+                                        "https://example.org/a")
+    assert upgraded.full_url == "https://example.org/a"
+
+
+def test_https_download_redirected_to_http_fetches_nothing(server, tmp_path, monkeypatch):
+    """End to end through a loopback https server (its certificate made by openssl) that redirects
+    to the plain http server."""
+    import shutil
+    import ssl
+    import subprocess
+    import urllib.request
+
+    from vmae.data import download as download_module
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server.files["/a.bin"] = PAYLOAD
+    plain_url = f"{server.url}/a.bin"
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", plain_url)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    trusting = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(download_module, "OPENER", urllib.request.build_opener(
+        download_module.NoDowngradeRedirects, urllib.request.HTTPSHandler(context=trusting)))
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/a.bin"
+        remote = RemoteFile(url, "a.bin", sha256=hashlib.sha256(PAYLOAD).hexdigest())
+        with pytest.raises(DownloadError, match=rf"{url}: redirected \(HTTP 302\) to {plain_url}: expected https"):
+            download(remote, tmp_path, wait_s=0)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert server.requests == [] and not (tmp_path / "a.bin").exists()

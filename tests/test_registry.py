@@ -134,3 +134,30 @@ def test_flip_label_indices():
     classes = ["a", "b", "c"]
     assert flip_label_indices({"a": "c", "c": "a"}, classes, "x.yaml") == [2, 1, 0]
     assert flip_label_indices({}, classes, "x.yaml") == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"filename": "../../../../home/user/.bashrc", "sha256": "0" * 64},
+         r"source\.files\.0\.filename: '\.\./\.\./\.\./\.\./home/user/\.bashrc': expected a string matching"),
+        ({"filename": "/etc/cron.d/x", "sha256": "0" * 64}, r"source\.files\.0\.filename: '/etc/cron\.d/x'"),
+        ({"filename": ".bashrc", "md5": "0" * 32}, r"source\.files\.0\.filename: '\.bashrc'"),
+        ({"filename": "a.zip"}, r"source\.files\.0: .*expected one of: a sha256 \| an md5 \| insecure: true"),
+        ({"filename": "a.zip", "insecure": False},
+         r"source\.files\.0\.insecure: False: expected True \(no sha256 or md5 given: add one, or set insecure: true\)"),
+    ],
+)
+def test_download_entries_need_a_plain_filename_and_a_checksum(tmp_path, entry, expected):
+    data = edited(format="ucf101", num_classes=101, flip={"allowed": True},
+                  source={"kind": "download", "files": [{"url": "https://example.org/a.zip", **entry}]})
+    with pytest.raises(DatasetSpecError, match=expected):
+        load_spec(write_spec(tmp_path, data))
+
+
+def test_insecure_download_entry_is_accepted_and_defaults_to_false(tmp_path):
+    files = [{"url": "https://example.org/a.zip", "filename": "a.zip", "insecure": True},
+             {"url": "https://example.org/b.zip", "filename": "b.zip", "md5": "0" * 32}]
+    data = edited(format="ucf101", num_classes=101, flip={"allowed": True}, source={"kind": "download", "files": files})
+    spec = load_spec(write_spec(tmp_path, data))
+    assert [f["insecure"] for f in spec.source["files"]] == [True, False]

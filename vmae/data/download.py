@@ -9,6 +9,11 @@ into place. A complete raw file is never overwritten or deleted:
   note beside it saves re-hashing gigabytes on every run);
 - a file that fails its checks is moved aside to ``<filename>.bad-<checksum prefix>`` and the error
   shows the expected and actual values; nothing is extracted from it.
+
+What a dataset file may ask for is limited: ``filename`` is one plain name that lands inside the raw
+folder (no ``/``, no ``..``, no leading ``.``; checked here as well as by the schema), a checksum
+(sha256 or md5) is required unless the entry says ``insecure: true``, and a redirect from https to
+plain http is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +33,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vmae.atomic import write_text_atomic
 from vmae.errors import UserError
 
 CHUNK = 1 << 20
@@ -51,10 +58,12 @@ class RemoteFile:
     size: int | None = None  # bytes
     sha256: str | None = None
     md5: str | None = None
+    insecure: bool = False  # true: no checksum needed, whatever the server sends is kept
 
     @classmethod
     def from_dict(cls, entry: dict[str, Any]) -> RemoteFile:
-        return cls(entry["url"], entry["filename"], entry.get("size"), entry.get("sha256"), entry.get("md5"))
+        return cls(entry["url"], entry["filename"], entry.get("size"), entry.get("sha256"), entry.get("md5"),
+                   bool(entry.get("insecure", False)))
 
     def checksum(self) -> tuple[str, str] | None:
         """(algorithm, expected hex digest), sha256 preferred; None when none is declared."""
@@ -63,6 +72,40 @@ class RemoteFile:
         if self.md5:
             return "md5", self.md5.lower()
         return None
+
+
+def destination(remote: RemoteFile, raw_dir: Path) -> Path:
+    """``raw_dir / remote.filename``, or a ``DownloadError`` when the name is not one plain file name
+    or would land outside ``raw_dir`` (``../x``, ``/abs``, ``.hidden``, a symlink pointing out)."""
+    name = remote.filename
+    plain = name and "/" not in name and "\\" not in name and ".." not in name and not name.startswith(".")
+    dest = raw_dir / name
+    if not plain or not os.path.realpath(dest).startswith(os.path.realpath(raw_dir).rstrip(os.sep) + os.sep):
+        raise DownloadError(f"{remote.url}: filename {name!r}: expected a plain file name inside {raw_dir} "
+                            "(no '/', no '..', no leading '.')")
+    return dest
+
+
+def require_checksum(remote: RemoteFile) -> None:
+    """A ``DownloadError`` unless ``remote`` declares a sha256 / md5 or says ``insecure: true``."""
+    if remote.checksum() is None and not remote.insecure:
+        raise DownloadError(f"{remote.url}: no sha256 or md5 for {remote.filename}: expected a checksum in the "
+                            "dataset file (or `insecure: true` to keep whatever the server sends)")
+
+
+class NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib, but never from https to another scheme (http would let anyone
+    on the path replace the file)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        old, new = urllib.parse.urlsplit(req.full_url).scheme, urllib.parse.urlsplit(newurl).scheme
+        if old == "https" and new != "https":
+            raise DownloadError(f"{req.full_url}: redirected (HTTP {code}) to {newurl}: expected https "
+                                "throughout; a redirect to plain http is refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+OPENER = urllib.request.build_opener(NoDowngradeRedirects)
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -123,7 +166,7 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        response = OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to fetch: the partial file is whole
             return
@@ -153,13 +196,14 @@ def download(remote: RemoteFile, raw_dir: str | Path, retries: int = 3, timeout:
     ``ChecksumError`` (bad file set aside).
     """
     raw_dir = Path(raw_dir)
-    dest = raw_dir / remote.filename
+    dest = destination(remote, raw_dir)
+    require_checksum(remote)
     if dest.exists():
         if _known_good(dest, remote):
             return dest
         problem = mismatch(dest, remote)
         if problem is None:
-            _note_path(dest).write_text(json.dumps(_stat_key(dest, remote)))
+            write_text_atomic(_note_path(dest), json.dumps(_stat_key(dest, remote)))
             return dest
         aside = _set_aside(dest, problem[1])
         _log(f"{dest}: {problem[0]}; moved aside to {aside.name}, downloading again")
@@ -186,5 +230,5 @@ def download(remote: RemoteFile, raw_dir: str | Path, retries: int = 3, timeout:
         aside = _set_aside(part, problem[1])
         raise ChecksumError(f"{remote.url}: {problem[0]}; the file is kept as {aside} and was not extracted")
     os.replace(part, dest)
-    _note_path(dest).write_text(json.dumps(_stat_key(dest, remote)))
+    write_text_atomic(_note_path(dest), json.dumps(_stat_key(dest, remote)))
     return dest

@@ -185,6 +185,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
             given = repr(error.instance["kind"]) if "kind" in error.instance else "missing"
             return f"{'.'.join(filter(None, [where, 'kind']))}: {given}: expected one of {kinds}"
         value = f"a mapping of one of {len(value)} forms"
+    if kind == "anyOf":
+        value = "one of: " + " | ".join(branch.get("description", "?") for branch in value)
     expected = {
         "type": f"type {value}",
         "enum": f"one of {value}",
@@ -194,6 +196,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
         "pattern": f"a string matching {value}",
         "minItems": f"at least {value} items",
         "oneOf": value,
+        "anyOf": value,
     }.get(kind, error.message)
     doc = error.schema.get("description", "").strip() if isinstance(error.schema, dict) else ""
     value_text = repr(error.instance)
