@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import re
 import shutil
 import tarfile
 import zipfile
@@ -111,3 +114,100 @@ def test_rar_without_any_tool_says_what_to_install(tmp_path, monkeypatch):
     archive = write_rar(tmp_path / "x.rar", MEMBERS)
     with pytest.raises(ExtractError, match="need `unar` or `bsdtar` on PATH.*apt-get install unar"):
         extract_archive(archive)
+
+
+def _tar(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    return path
+
+
+def _one_line_error(archive: Path, expected: str) -> str:
+    with pytest.raises(ExtractError, match=expected) as err:
+        extract_archive(archive)
+    message = str(err.value)
+    assert "\n" not in message and str(archive) in message
+    return message
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "a/../../evil.txt"])
+def test_members_that_climb_out_are_refused_before_anything_is_written(tmp_path, name):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for archive in (_tar(raw / "t.tar", {"ok.avi": b"x", name: b"evil"}), _zip(raw / "z.zip", {"ok.avi": b"x", name: b"evil"})):
+        _one_line_error(archive, rf"member '{re.escape(name)}': expected a relative path inside the archive")
+    assert sorted(p.name for p in raw.iterdir()) == ["t.tar", "z.zip"]
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_tar_link_out_of_the_folder_is_one_line_error_and_leaves_no_partial(tmp_path):
+    archive = _tar(tmp_path / "t.tar", {"ok.avi": b"x"}, links={"passwd.avi": "/etc/passwd"})
+    _one_line_error(archive, r"t\.tar: member 'passwd\.avi' refused \(AbsoluteLinkError: .*expected plain files")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tar"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG])
+def test_full_disk_is_one_line_error_and_removes_the_partial_folder(tmp_path, monkeypatch, code):
+    archive = _zip(tmp_path / "data.zip", MEMBERS)
+
+    def fill_then_fail(self, path):
+        (Path(path) / "big.avi").write_bytes(b"0" * 1000)
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", fill_then_fail)
+    _one_line_error(archive, rf"data\.zip: {os.strerror(code)} while unpacking into {tmp_path}: expected room")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip"]
+
+
+def test_count_mismatch_removes_the_partial_folder(tmp_path, monkeypatch):
+    archive = _zip(tmp_path / "data.zip", MEMBERS)
+    monkeypatch.setattr(extract, "archive_members", lambda path: [*MEMBERS, "one/more.avi"])
+    with pytest.raises(ExtractError):
+        extract_archive(archive)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zip"]
+
+
+def test_zip_and_tar_of_one_name_do_not_share_a_folder(tmp_path):
+    _zip(tmp_path / "X.zip", {"a.avi": b"zip"})
+    _tar(tmp_path / "X.tar", {"a.avi": b"tar"})
+    for archive, twin in (("X.zip", "X.tar"), ("X.tar", "X.zip")):
+        _one_line_error(tmp_path / archive, rf"{archive}: {twin} beside it would unpack into the same folder .*/X: "
+                                            "expected archive names that differ beyond the suffix")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.tar", "X.zip"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"MAX_MEMBERS": 1}, r"big\.zip: 2 files: expected at most MAX_MEMBERS=1$"),
+        ({"MAX_UNPACKED_BYTES": 100_000}, r"big\.zip: unpacks to 200000 bytes: expected at most MAX_UNPACKED_BYTES=100000$"),
+        ({"RATIO_FLOOR": 0, "MAX_RATIO": 50}, r"big\.zip: unpacks to \d+x its size: expected at most MAX_RATIO=50$"),
+    ],
+)
+def test_archive_limits_name_the_archive_and_the_limit(tmp_path, monkeypatch, limits, expected):
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", b"0" * 100_000)  # ~1000x compressible
+        zf.writestr("b.txt", b"0" * 100_000)
+    for name, value in limits.items():
+        monkeypatch.setattr(extract, name, value)
+    _one_line_error(archive, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.zip"]
+
+
+def test_nesting_depth_is_limited(tmp_path, monkeypatch):
+    inner = _zip(tmp_path / "inner.zip", {"v.avi": b"v"}).read_bytes()
+    (tmp_path / "inner.zip").unlink()
+    outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner})
+    monkeypatch.setattr(extract, "MAX_NESTING", 0)
+    with pytest.raises(ExtractError, match=r"inner\.zip: an archive nested 1 deep: expected at most MAX_NESTING=0"):
+        extract_archive(outer)
+    monkeypatch.setattr(extract, "MAX_NESTING", 1)
+    assert (extract_archive(outer) / "inner" / "v.avi").read_bytes() == b"v"

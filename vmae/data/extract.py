@@ -7,22 +7,47 @@ writes the marker ``.vmae-extracted.json`` and only then renames the folder into
 skips a finished extraction and redoes an interrupted one. Archives inside the archive (HMDB51 ships
 one RAR per class inside its RAR) are unpacked the same way, each beside itself. Archives are never
 deleted.
+
+Archives come from the internet, so before anything is written the listing is checked: no member
+may be absolute or climb out with ``..``, and the count, unpacked size and packing ratio stay within
+``MAX_MEMBERS``, ``MAX_UNPACKED_BYTES`` and ``MAX_RATIO``; archives nest at most ``MAX_NESTING`` deep.
+tarfile unpacks with its ``data`` filter (no links out, no devices). Every failure (a refused member,
+a full disk, a damaged archive) is one ``ExtractError`` naming the archive, and removes the
+``.partial`` folder. Two archives that would unpack into one folder (``X.zip`` and ``X.tar``) are
+refused.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import shutil
 import subprocess
 import tarfile
 import zipfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 from vmae.errors import UserError
 
 MARKER = ".vmae-extracted.json"
 SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".rar")
+
+MAX_MEMBERS = 2_000_000
+"""Most files one archive may hold (Kinetics-700's biggest archives hold ~650k videos); more is
+taken for an archive bomb."""
+MAX_UNPACKED_BYTES = 2 << 40
+"""Most bytes one archive may unpack to (2 TiB; the largest video dataset archives are ~0.5 TiB)."""
+MAX_RATIO = 200
+"""Most unpacked bytes per packed byte (videos hardly compress: UCF101's RAR is ~1.0); checked only
+above ``RATIO_FLOOR`` unpacked bytes, as small text archives (annotation lists) compress well."""
+RATIO_FLOOR = 1 << 30
+"""Unpacked size (1 GiB) below which ``MAX_RATIO`` is not checked."""
+MAX_NESTING = 3
+"""Most levels of archives inside archives unpacked (HMDB51: 2, a RAR of RARs)."""
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class ExtractError(UserError, RuntimeError):
@@ -55,40 +80,91 @@ def rar_tool() -> str:
 def _run(command: list[str]) -> str:
     result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ExtractError(f"{' '.join(command)}: exit {result.returncode}: {result.stderr.strip()[-2000:]}")
+        stderr = " ".join(result.stderr.split())[-1000:]  # one line
+        raise ExtractError(f"{' '.join(command)}: exit {result.returncode}: {stderr}")
     return result.stdout
 
 
 def archive_members(archive: Path) -> list[str]:
     """Names of the files (not folders) an archive holds."""
+    return [name for name, _ in listing(archive)]
+
+
+def listing(archive: Path) -> list[tuple[str, int | None]]:
+    """(name, unpacked size or None where the tool does not say) of each file an archive holds;
+    read once per archive version (cached by path, size and mtime)."""
+    stat = archive.stat()
+    return _listing(str(archive), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _listing(path: str, size: int, mtime_ns: int) -> list[tuple[str, int | None]]:
+    archive = Path(path)
     suffix = archive_suffix(archive)
-    if suffix == ".zip":
-        with zipfile.ZipFile(archive) as zf:
-            return [info.filename for info in zf.infolist() if not info.is_dir()]
-    if suffix == ".rar":
-        if rar_tool() == "unar":
-            listing = json.loads(_run(["lsar", "-j", str(archive)]))
-            return [entry["XADFileName"] for entry in listing["lsarContents"] if not entry.get("XADIsDirectory")]
-        return [name for name in _run(["bsdtar", "-tf", str(archive)]).splitlines() if not name.endswith("/")]
-    if suffix is not None:
-        with tarfile.open(archive) as tf:
-            return [member.name for member in tf.getmembers() if member.isfile()]
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(archive) as zf:
+                return [(info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]
+        if suffix == ".rar":
+            if rar_tool() == "unar":
+                entries = json.loads(_run(["lsar", "-j", str(archive)]))["lsarContents"]
+                return [(e["XADFileName"], e.get("XADFileSize")) for e in entries if not e.get("XADIsDirectory")]
+            return [(name, None) for name in _run(["bsdtar", "-tf", str(archive)]).splitlines()
+                    if not name.endswith("/")]
+        if suffix is not None:
+            with tarfile.open(archive) as tf:
+                return [(member.name, member.size) for member in tf.getmembers() if member.isfile()]
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as err:
+        raise ExtractError(f"{archive}: cannot be listed ({type(err).__name__}: {err}): expected an intact "
+                           f"{suffix} archive") from None
     raise ExtractError(f"{archive}: not an archive: expected a name ending in one of {list(SUFFIXES)}")
 
 
+def check_listing(archive: Path, files: list[tuple[str, int | None]]) -> None:
+    """Refuse, before anything is written, members that are absolute or climb out with ``..`` and
+    archives over ``MAX_MEMBERS`` files, ``MAX_UNPACKED_BYTES`` or ``MAX_RATIO``."""
+    for name, _ in files:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or ".." in parts or (parts and parts[0].endswith(":")):
+            raise ExtractError(f"{archive}: member {name!r}: expected a relative path inside the archive")
+    if len(files) > MAX_MEMBERS:
+        raise ExtractError(f"{archive}: {len(files)} files: expected at most MAX_MEMBERS={MAX_MEMBERS}")
+    unpacked = sum(size or 0 for _, size in files)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ExtractError(f"{archive}: unpacks to {unpacked} bytes: expected at most "
+                           f"MAX_UNPACKED_BYTES={MAX_UNPACKED_BYTES}")
+    ratio = unpacked / max(archive.stat().st_size, 1)
+    if unpacked > RATIO_FLOOR and ratio > MAX_RATIO:
+        raise ExtractError(f"{archive}: unpacks to {ratio:.0f}x its size: expected at most MAX_RATIO={MAX_RATIO}")
+
+
 def _unpack(archive: Path, dest: Path) -> None:
+    """Unpack ``archive`` into ``dest``; a refused member, a full disk or a damaged archive becomes
+    one ``ExtractError`` naming the archive."""
     suffix = archive_suffix(archive)
-    if suffix == ".zip":
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(dest)
-    elif suffix == ".rar":
-        if rar_tool() == "unar":
-            _run(["unar", "-q", "-f", "-D", "-no-recursion", "-o", str(dest), str(archive)])
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(dest)
+        elif suffix == ".rar":
+            if rar_tool() == "unar":
+                _run(["unar", "-q", "-f", "-D", "-no-recursion", "-o", str(dest), str(archive)])
+            else:
+                _run(["bsdtar", "-xf", str(archive), "-C", str(dest)])
         else:
-            _run(["bsdtar", "-xf", str(archive), "-C", str(dest)])
-    else:
-        with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")
+            with tarfile.open(archive) as tf:
+                tf.extractall(dest, filter="data")
+    except tarfile.FilterError as err:
+        raise ExtractError(f"{archive}: member {err.tarinfo.name!r} refused ({type(err).__name__}: {err}): "
+                           "expected plain files and folders that stay inside the archive's folder") from None
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise ExtractError(f"{archive}: {os.strerror(err.errno)} while unpacking into {dest.parent}: "
+                               "expected room for the unpacked files; free space and run again") from None
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as err:
+        raise ExtractError(f"{archive}: damaged ({type(err).__name__}: {err}): expected an intact archive; "
+                           "delete it to download it again") from None
 
 
 def count_files(folder: Path) -> int:
@@ -109,29 +185,53 @@ def is_extracted(archive: Path, dest: Path) -> bool:
     return marker.get("archive") == archive.name and marker.get("size") == archive.stat().st_size
 
 
-def extract_archive(archive: str | Path, dest: str | Path | None = None, nested: bool = True) -> Path:
+def _check_destination(archive: Path, dest: Path, default: bool) -> None:
+    """Refuse a ``dest`` that another archive unpacks into (``X.zip`` and ``X.tar`` -> ``X/``) or
+    that holds something else."""
+    if default:
+        twins = sorted(p.name for p in archive.parent.iterdir()
+                       if p != archive and p.is_file() and archive_suffix(p) and default_dest(p) == dest)
+        if twins:
+            raise ExtractError(f"{archive}: {twins[0]} beside it would unpack into the same folder {dest}: "
+                               "expected archive names that differ beyond the suffix; rename one")
+    if dest.exists():
+        raise ExtractError(f"{dest}: exists but holds no finished extraction of {archive.name} "
+                           f"(no {MARKER}): move it away, then run again")
+
+
+def extract_archive(archive: str | Path, dest: str | Path | None = None, nested: bool = True,
+                    depth: int = 0) -> Path:
     """Unpack ``archive`` into ``dest`` (default: beside it, without the suffix); see the module
-    docstring. Returns ``dest``. With ``nested``, archives found inside are unpacked too."""
+    docstring. Returns ``dest``. With ``nested``, archives found inside are unpacked too (``depth``:
+    how deep this archive itself is nested)."""
     archive = Path(archive)
-    dest = Path(dest) if dest is not None else default_dest(archive)
+    default = dest is None
+    dest = default_dest(archive) if dest is None else Path(dest)
     if not is_extracted(archive, dest):
-        if dest.exists():
-            raise ExtractError(f"{dest}: exists but holds no finished extraction of {archive.name} "
-                               f"(no {MARKER}): move it away, then run again")
+        _check_destination(archive, dest, default)
         members = archive_members(archive)
+        check_listing(archive, listing(archive))
         partial = dest.with_name(f".{dest.name}.partial")
         if partial.exists():
             shutil.rmtree(partial)  # an interrupted earlier extraction of ours
         partial.mkdir(parents=True)
-        _unpack(archive, partial)
-        found = count_files(partial)
-        if found != len(members):
-            raise ExtractError(f"{archive}: {found} files unpacked into {partial}, expected {len(members)} "
-                               "(the archive's listing); the archive may be damaged")
-        (partial / MARKER).write_text(json.dumps(_marker(archive, found)))
-        os.replace(partial, dest)
+        try:
+            _unpack(archive, partial)
+            found = count_files(partial)
+            if found != len(members):
+                raise ExtractError(f"{archive}: {found} files unpacked into {partial}, expected {len(members)} "
+                                   "(the archive's listing); the archive may be damaged")
+            (partial / MARKER).write_text(json.dumps(_marker(archive, found)))
+            os.replace(partial, dest)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     if nested:
-        for inner in sorted(p for p in dest.rglob("*") if p.is_file() and archive_suffix(p)
-                            and not any(part.startswith(".") for part in p.relative_to(dest).parts)):
-            extract_archive(inner, nested=True)
+        inner = sorted(p for p in dest.rglob("*") if p.is_file() and not p.is_symlink() and archive_suffix(p)
+                       and not any(part.startswith(".") for part in p.relative_to(dest).parts))
+        if inner and depth + 1 > MAX_NESTING:
+            raise ExtractError(f"{inner[0]}: an archive nested {depth + 1} deep: expected at most "
+                               f"MAX_NESTING={MAX_NESTING} levels")
+        for path in inner:
+            extract_archive(path, nested=True, depth=depth + 1)
     return dest
