@@ -73,7 +73,9 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
         targets = labels.repeat_interleave(k).to(env.device, non_blocking=True)
         if mixup is not None:
             video, targets = mix_clips(mixup, video, targets)
-        loss = criterion(net(video).float(), targets)
+        logits = net(video)
+        # at least fp32 (bf16 under autocast), float64 kept (the accumulation tests)
+        loss = criterion(logits.to(torch.promote_types(logits.dtype, torch.float32)), targets)
         return StepOutput(loss, clips=video.shape[0], bad=bad.sum())
 
     return step
