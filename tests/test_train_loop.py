@@ -168,9 +168,10 @@ def test_resume_refuses_a_changed_config(tmp_path):
 
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 5 .*after epoch 1\) is kept"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 5 .*resume\.pt \(after epoch 1\) is kept"):
         run_toy(tmp_path, nan_from_step=5)  # 4 steps an epoch: step 5 is in epoch 2
-    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert not (tmp_path / "checkpoint.pt").exists()  # only a finished run has one
+    ckpt = load_checkpoint(tmp_path / "resume.pt")
     assert ckpt["epoch"] == 1 and ckpt["step"] == 4
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
@@ -183,17 +184,37 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     proc = subprocess.Popen([sys.executable, *_script(out, sleep=0.1)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not (out / "checkpoint.pt").exists():
+    while not (out / "resume.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "toy run ended before its first checkpoint"
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert load_checkpoint(out / "checkpoint.pt")["epoch"] < TOY_CFG.epochs  # really interrupted
+    assert not (out / "checkpoint.pt").exists()  # really interrupted: the final checkpoint is not there
+    assert load_checkpoint(out / "resume.pt")["epoch"] < TOY_CFG.epochs
     _run([sys.executable, *_script(out)])
     resumed = load_checkpoint(out / "checkpoint.pt")["model"]
     for name, value in reference.state_dict().items():
         assert torch.equal(resumed[name], value), name
     assert [json.loads(ln)["epoch"] for ln in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert not (out / "resume.pt").exists()  # renamed to checkpoint.pt at the end
+
+
+def test_resume_state_survives_deleted_outputs_but_not_a_changed_config(tmp_path):
+    """What a Snakemake rerun after a kill sees: the declared outputs (checkpoint.pt) deleted,
+    resume.pt (not an output) still there."""
+    with pytest.raises(NonFiniteLossError):
+        run_toy(tmp_path, nan_from_step=5)  # stops after epoch 1, as a kill would
+    changed = OptimConfig(**{**TOY_CFG.__dict__, "epochs": 4})
+    with pytest.raises(ValueError, match=r"resume\.pt was written by a run with a different config "
+                                         r"\(optim\.epochs: 3 saved, 4 now\)"):
+        run_toy(tmp_path, changed)
+    model, result = run_toy(tmp_path)  # the same config resumes after epoch 1
+    assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert not (tmp_path / "resume.pt").exists() and load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
+    (tmp_path / "checkpoint.pt").unlink()  # a finished job rerun by Snakemake (e.g. its data changed)
+    again, again_result = run_toy(tmp_path)  # starts afresh, and its log holds this run only
+    assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert again_result.steps == result.steps == 12
 
 
 @pytest.mark.slow

@@ -3,8 +3,15 @@
 A method supplies a ``step_fn(batch, step, micro) -> StepOutput`` (forward + loss of one batch) and
 the parameter groups; the loop owns everything else: AdamW, ``lr = base_lr * clips / 256`` (computed once
 and printed), the per-step warm-up + cosine schedule with per-group ``lr_scale``, gradient clipping,
-bf16 autocast on CUDA (fp32 on CPU), resume from ``<out>/checkpoint.pt``, one JSON line an epoch in
-``<out>/log.jsonl``, and a stop with a clear error on a non-finite loss.
+bf16 autocast on CUDA (fp32 on CPU), resume after a kill, one JSON line an epoch in ``<out>/log.jsonl``,
+and a stop with a clear error on a non-finite loss.
+
+Files: every epoch's state goes to ``<out>/resume.pt``; when the last epoch is done it is renamed
+to ``<out>/checkpoint.pt``. So ``checkpoint.pt`` exists only for a finished run (a Snakemake output:
+Snakemake deletes a rerun job's outputs first), while the state a kill leaves behind is not an output
+and survives into the rerun, which resumes from it (from ``checkpoint.pt`` where there is no
+``resume.pt``). A run whose config changed refuses either file (``check_same_config``); a fresh start
+empties ``log.jsonl``, so the log always describes one run.
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
 ``torch.manual_seed(derive_seed(seed, epoch, rank))`` and iterates ``make_loader(epoch)``, whose
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,6 +64,7 @@ from vmae.train.distributed import DistEnv, accumulation_steps, all_reduce, barr
 from vmae.train.prefetch import DevicePrefetcher
 
 LOG_NAME = "log.jsonl"
+RESUME_NAME = "resume.pt"  # the state after the last finished epoch, until the run ends
 
 # Config keys that may differ between a run and its resumption (they do not change the numbers).
 RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
@@ -189,7 +198,7 @@ def train(
     its ``no_sync()`` keeps the gradients local on the micro-steps that do not step.
     """
     out_dir = Path(out_dir)
-    ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
+    ckpt_path, log_path, resume_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / RESUME_NAME
     accumulate = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, env)
     micro_steps = len(make_loader(0))  # type: ignore[arg-type]
     if micro_steps % accumulate:
@@ -217,16 +226,18 @@ def train(
 
     step, start_epoch = 0, 0
     totals = {"wall_s": 0.0, "clips": 0, "bad_videos": 0, "final_loss": math.nan}
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        check_same_config(ckpt_path, ckpt["config"], run_config)
+    state_path = resume_path if resume_path.exists() else ckpt_path
+    if state_path.exists():
+        ckpt = load_checkpoint(state_path)
+        check_same_config(state_path, ckpt["config"], run_config)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, start_epoch, totals = ckpt["step"], ckpt["epoch"], ckpt["totals"]
         set_rng_state(ckpt["rng"])
         if env.is_main:
-            _truncate_log(log_path, start_epoch)
-            print(f"resumed {ckpt_path} after epoch {start_epoch} (step {step})", flush=True)
+            print(f"resumed {state_path} after epoch {start_epoch} (step {step})", flush=True)
+    if env.is_main:
+        _truncate_log(log_path, start_epoch)  # a fresh start (epoch 0) empties the log of an earlier run
 
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
     for epoch in range(start_epoch, cfg.epochs):
@@ -271,7 +282,7 @@ def train(
         loss_sum = all_reduce(loss_sum, env) / env.world_size
         bad_step = int(all_reduce(first_bad, env, dist.ReduceOp.MIN).item())
         if bad_step < total_steps:
-            kept = (f"the last good checkpoint {ckpt_path} (after epoch {epoch}) is kept" if epoch
+            kept = (f"the last good checkpoint {resume_path} (after epoch {epoch}) is kept" if epoch
                     else "no checkpoint was written")
             raise NonFiniteLossError(
                 f"non-finite loss at epoch {epoch + 1}, step {bad_step} (global); training stopped, {kept}"
@@ -289,7 +300,7 @@ def train(
         if env.is_main:
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1))
-            save_checkpoint(ckpt_path, {
+            save_checkpoint(resume_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                 "epoch": epoch + 1, "rng": rng_state(), "config": run_config, "method": method,
                 "totals": totals,
@@ -299,6 +310,9 @@ def train(
             print(json.dumps(record), flush=True)
         barrier(env)
 
+    if env.is_main and resume_path.exists():
+        os.replace(resume_path, ckpt_path)  # the run is done: its state becomes the final checkpoint
+    barrier(env)
     return TrainResult(
         epochs=cfg.epochs, steps=step, lr=peak_lr, final_loss=totals["final_loss"], wall_s=totals["wall_s"],
         clips_per_s=totals["clips"] / totals["wall_s"] if totals["wall_s"] > 0 else 0.0,
