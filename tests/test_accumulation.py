@@ -22,7 +22,9 @@ import torch
 from torch import nn
 
 from vmae.config import ConfigError, FinetuneConfig, ModelConfig, OptimConfig, PretrainConfig, build_config, to_dict
-from vmae.models import build_encoder, build_videomae
+from vmae.cli import main as vmae
+from vmae.models import build_encoder, build_moco, build_videomae
+from vmae.models.moco import cosine_momentum
 from vmae.models.vit import layer_id
 from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
@@ -30,7 +32,7 @@ from vmae.train.distributed import DistEnv, accumulation_steps, init_distributed
 from vmae.train.finetune import classification_step
 from vmae.train.loop import Micro, train
 from vmae.train.optim import param_groups
-from vmae.train.pretrain import VideoMAEObjective, videomae_step
+from vmae.train.pretrain import VideoMAEObjective, moco_step, videomae_step
 
 SCRIPT = Path(__file__).resolve()
 MODEL = ModelConfig(num_frames=8)  # vit_micro, 32 px, patch 4, tubelet 4: 2 x 8 x 8 = 128 tokens
@@ -185,6 +187,49 @@ def ddp_main(out: Path) -> None:
     if env.is_main:
         (out / "result.json").write_text(json.dumps(result))
     shutdown(env)
+
+
+# --------------------------------------------------------------------------- MoCo v3 and the commands
+
+
+def test_moco_updates_its_momentum_encoder_once_an_optimiser_step():
+    cfg = PretrainConfig(model=MODEL, method="mocov3")
+    cfg.moco.hidden_dim, cfg.moco.proj_dim = 64, 32
+    torch.manual_seed(0)
+    model = build_moco(cfg)
+    with torch.no_grad():  # base and momentum encoders apart, so an update shows
+        for p in model._base_params():
+            p.add_(0.1)
+    step = moco_step(model, DistEnv(), cfg.data, total_steps=10, base_momentum=0.9)
+    batch = (torch.randn(4, 2, 3, MODEL.num_frames, MODEL.img_size, MODEL.img_size), torch.zeros(4), torch.zeros(4))
+    before = [p.clone() for p in model._momentum_params()]
+    assert step(batch, 3, Micro(1, 2)).clips == 8  # not the step's first micro-step: no update
+    assert all(torch.equal(a, b) for a, b in zip(before, model._momentum_params()))
+    step(batch, 3, Micro(0, 2))  # the first: one update at the step's momentum
+    m = cosine_momentum(3, 10, 0.9)
+    for old, new, base in zip(before, model._momentum_params(), model._base_params()):
+        torch.testing.assert_close(new, m * old + (1 - m) * base)
+
+
+def test_pretrain_commands_accumulate(tiny_dataset: Path, tmp_path: Path, capsys):
+    """`vmae pretrain` with micro-batches of 5 (2 a step of 10): VideoMAE ends where the run without
+    accumulation ends (float32, 2 steps); MoCo v3 counts optimiser steps."""
+    common = ["--data", str(tiny_dataset), "--epochs", "1", "optim.batch_size=10", "optim.warmup_epochs=0",
+              "data.num_workers=0", "model.num_frames=8", "--seed", "3"]
+    assert vmae(["pretrain", "--out", str(tmp_path / "whole"), *common]) == 0
+    assert vmae(["pretrain", "--out", str(tmp_path / "micro"), *common, "optim.micro_batch_size=5"]) == 0
+    assert vmae(["pretrain", "--out", str(tmp_path / "moco"), "--method", "mocov3", *common,
+                 "optim.micro_batch_size=5", "moco.hidden_dim=64", "moco.proj_dim=32"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("gradient accumulation: 2 micro-steps of optim.micro_batch_size=5 videos x 1 process(es) "
+                     "= optim.batch_size=10 a step") == 2
+    whole, micro = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("whole", "micro"))
+    diff = max((whole["model"][k] - micro["model"][k]).abs().max().item() for k in whole["model"])
+    assert diff < 1e-5, diff  # float32; measured 1.5e-8
+    assert whole["step"] == micro["step"] == 2 and whole["totals"]["clips"] == micro["totals"]["clips"] == 20
+    moco = log(tmp_path / "moco")
+    assert [(ln["epoch"], ln["step"]) for ln in moco] == [(1, 2)] and moco[0]["loss"] > 0
+    assert json.loads((tmp_path / "micro" / "metrics.json").read_text())["config"]["optim"]["micro_batch_size"] == 5
 
 
 # --------------------------------------------------------------------------- loader and config
