@@ -3,7 +3,8 @@
     vmae pretrain --data DIR --out DIR [--train-manifest CSV] [--method videomae|mocov3]
                   [--epochs N] [--seed S] [--config YAML] [key=value ...]
 
-Writes ``<out>/checkpoint.pt`` (every epoch; rerunning resumes), ``<out>/log.jsonl`` and
+Writes ``<out>/resume.pt`` every epoch (rerunning resumes from it; it becomes ``<out>/checkpoint.pt``
+when training ends), ``<out>/log.jsonl`` and
 ``<out>/metrics.json`` (method, epochs, final_loss, train_videos, wall_s, clips_per_s, bad_videos).
 Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
