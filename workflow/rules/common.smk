@@ -69,10 +69,12 @@ def generic_prepare_pattern():
 
 
 def raw_arg(wildcards):
-    """`--raw <raw>/<name>` for real datasets (download or manual placement); none for synthetic."""
+    """`--raw <raw>/<name>` (shell-quoted) for real datasets (download or manual placement); none
+    for synthetic."""
     if load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic":
         return ""
-    return f"--raw {config['datasets']['raw']}/{wildcards.dataset}"
+    raw = f"{config['datasets']['raw']}/{wildcards.dataset}"
+    return f"--raw {shlex.quote(raw)}"
 
 
 # --------------------------------------------------------------------------- run table
@@ -215,7 +217,8 @@ def resource(kind, key):
 def launcher(wildcards, resources):
     """`vmae`, or `torchrun ... -m vmae` for a job holding more than one GPU."""
     if resources.gpu > 1:
-        return f"torchrun --standalone --nproc_per_node {resources.gpu} -m vmae"
+        gpus = int(resources.gpu)  # a number: nothing to quote
+        return f"torchrun --standalone --nproc_per_node {gpus} -m vmae"
     return "vmae"
 
 
@@ -313,8 +316,8 @@ def eval_input(protocol):
 
 
 def init_arg(wildcards, input):
-    """`--init <checkpoint>`, or nothing for a from-scratch evaluation."""
-    return f"--init {input.init}" if "init" in input.keys() else ""
+    """`--init <checkpoint>` (shell-quoted), or nothing for a from-scratch evaluation."""
+    return f"--init {shlex.quote(str(input.init))}" if "init" in input.keys() else ""
 
 
 def eval_overrides(protocol):

@@ -25,8 +25,8 @@ rule prepare:
         out=subpath(output.info, parent=True),
         raw=raw_arg,
     shell:
-        "vmae prepare {input.spec} --out {params.out} {params.raw} --workers {threads}"
-        " > {log} 2>&1"
+        "vmae prepare {input.spec:q} --out {params.out:q} {params.raw} --workers {threads}"
+        " > {log:q} 2>&1"
 
 
 rule frame_cache:
@@ -50,8 +50,8 @@ rule frame_cache:
         out=subpath(output[0], parent=True),
         size=config["model"].get("img_size", 224),
     shell:
-        "vmae cache {params.data} --out {params.out} --size {params.size}"
-        " --workers {threads} > {log} 2>&1"
+        "vmae cache {params.data:q} --out {params.out:q} --size {params.size:q}"
+        " --workers {threads} > {log:q} 2>&1"
 
 
 rule subset:
@@ -69,8 +69,8 @@ rule subset:
         mem_mb=resource("light", "mem_mb"),
         runtime=resource("light", "runtime"),
     shell:
-        "vmae subset {input.train} --fraction {wildcards.fraction} --seed {wildcards.seed}"
-        " --out {output} > {log} 2>&1"
+        "vmae subset {input.train:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule show:
@@ -95,4 +95,4 @@ rule show:
     params:
         data=lambda wildcards: data_dir(wildcards.dataset),
     shell:
-        "vmae show {params.data} --out {output} --per-class 1 > {log} 2>&1"
+        "vmae show {params.data:q} --out {output:q} --per-class 1 > {log:q} 2>&1"

@@ -1,7 +1,8 @@
 # Evaluation of an initialisation (a pretraining run or scratch) on a target dataset:
 # results/eval/<target>/<finetune|linprobe>/<init run or scratch_s<seed>>/metrics.json.
 # The evaluation's seed is its init run's seed. Checkpoints and feature caches are outputs too,
-# so a rerun (e.g. after its init was pretrained again) starts clean instead of reusing them.
+# so a rerun (e.g. after its init was pretrained again) starts clean instead of reusing them; a
+# killed fine-tuning resumes from its resume.pt, which is not an output (see pretrain.smk).
 
 
 rule finetune:
@@ -32,9 +33,9 @@ rule finetune:
         overrides=eval_overrides("finetune"),
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
-        "{params.launcher} finetune --data {params.data} --out {params.out} {params.init}"
-        " --train-manifest {input.train} --epochs {params.epochs} --seed {params.seed}"
-        " --config {input.recipe} {params.overrides} > {log} 2>&1"
+        "{params.launcher} finetune --data {params.data:q} --out {params.out:q} {params.init}"
+        " --train-manifest {input.train:q} --epochs {params.epochs:q} --seed {params.seed:q}"
+        " --config {input.recipe:q} {params.overrides} > {log:q} 2>&1"
 
 
 rule linprobe:
@@ -64,6 +65,6 @@ rule linprobe:
         overrides=eval_overrides("linprobe"),
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
-        "{params.launcher} linprobe --data {params.data} --out {params.out} {params.init}"
-        " --train-manifest {input.train} --seed {params.seed}"
-        " --config {input.recipe} {params.overrides} > {log} 2>&1"
+        "{params.launcher} linprobe --data {params.data:q} --out {params.out:q} {params.init}"
+        " --train-manifest {input.train:q} --seed {params.seed:q}"
+        " --config {input.recipe:q} {params.overrides} > {log:q} 2>&1"

@@ -1,7 +1,10 @@
 # Self-supervised pretraining (VideoMAE or MoCo v3) and VideoMAE reconstruction pictures.
 # A run's name says what it is (vmae.report.runs): e.g. videomae_synthetic-clean_f1.0_tube0.9_s0.
-# Snakemake deletes a rerun job's outputs first, so a changed config or dataset never resumes a
-# stale checkpoint; `vmae pretrain` run by hand on the same --out resumes after a kill.
+# A killed or pre-empted job resumes when rerun: training writes its state every epoch to
+# <run>/resume.pt, which is not an output (Snakemake deletes a rerun job's outputs first), and
+# renames it to the output checkpoint.pt when the last epoch is done (vmae.train.loop). A finished
+# run leaves no resume.pt, so a rerun for changed inputs starts afresh; a changed config refuses a
+# resume.pt it did not write (delete it to start over).
 
 
 rule pretrain:
@@ -31,10 +34,10 @@ rule pretrain:
         overrides=pretrain_overrides,
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
-        "{params.launcher} pretrain --data {params.data} --out {params.out}"
-        " --train-manifest {input.manifest} --method {params.method}"
-        " --epochs {params.epochs} --seed {params.seed} --config {input.recipe}"
-        " {params.overrides} > {log} 2>&1"
+        "{params.launcher} pretrain --data {params.data:q} --out {params.out:q}"
+        " --train-manifest {input.manifest:q} --method {params.method:q}"
+        " --epochs {params.epochs:q} --seed {params.seed:q} --config {input.recipe:q}"
+        " {params.overrides} > {log:q} 2>&1"
 
 
 rule reconstruct:
@@ -64,5 +67,5 @@ rule reconstruct:
         mask_ratio=lambda wildcards: pretrain_of(wildcards).mask_ratio,
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
-        "vmae reconstruct --init {input.checkpoint} --data {params.data} --out {output}"
-        " --mask-ratio {params.mask_ratio} --masking {params.masking} > {log} 2>&1"
+        "vmae reconstruct --init {input.checkpoint:q} --data {params.data:q} --out {output:q}"
+        " --mask-ratio {params.mask_ratio:q} --masking {params.masking:q} > {log:q} 2>&1"
