@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from vmae.cli import main as vmae
 from vmae.config import PretrainConfig, to_dict
 from vmae.models import build_encoder, build_moco, build_videomae
-from vmae.models.checkpoints import convert_official, load_encoder_weights
+from vmae.models.checkpoints import (
+    UntrustedCheckpointError, convert_official, load_encoder_weights, load_torch_file,
+)
 from vmae.models.mae import VideoMAE
 from vmae.models.vit import VideoViT
 
@@ -102,8 +109,8 @@ def test_official_checkpoint_file_with_args_namespace(tmp_path):
     path = tmp_path / "checkpoint-799.pth"
     torch.save({"model": _official_pretrain_sd(), "epoch": 799, "args": argparse.Namespace(mask_ratio=0.9)}, path)
     model = VideoViT(**TINY, num_classes=4)
-    log = load_encoder_weights(model, path)
-    assert "official VideoMAE checkpoint" in log[0] and "unpickled" in log[1]
+    log = load_encoder_weights(model, path)  # weights only: argparse.Namespace is on the allowlist
+    assert "official VideoMAE checkpoint" in log[0] and not any("unpickled" in line for line in log)
     assert any("norm.bias" in line and "dropped" in line for line in log)
     assert any("fc_norm.weight" in line and "fresh" in line for line in log)
 
@@ -166,3 +173,70 @@ def test_mismatched_model_is_an_error_naming_keys():
         load_encoder_weights(model, {"model": _official_finetune_sd()})
     with pytest.raises(FileNotFoundError, match="nowhere.pt"):
         load_encoder_weights(model, "nowhere.pt")
+
+
+class RunsCode:
+    """Unpickling this runs ``touch <marker>`` (what a malicious checkpoint does)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+class TrainingState:
+    """A class of the training code that wrote a checkpoint (harmless, but not on the allowlist)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+
+def _evil_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": _official_pretrain_sd(), "args": RunsCode(marker)}, path)
+    return path, marker
+
+
+def test_malicious_checkpoint_runs_nothing_and_names_the_flag(tmp_path):
+    path, marker = _evil_checkpoint(tmp_path)
+    with pytest.raises(UntrustedCheckpointError) as err:
+        load_encoder_weights(VideoViT(**TINY, num_classes=4), path)
+    assert not marker.exists()
+    message = str(err.value)
+    assert message.startswith(f"{path}: not loadable as weights only (it needs posix.system)")
+    assert "--trust-checkpoint" in message and "\n" not in message
+
+
+def test_finetune_init_with_a_malicious_checkpoint_runs_nothing(tmp_path, tiny_dataset, capsys):
+    path, marker = _evil_checkpoint(tmp_path)
+    args = ["--data", str(tiny_dataset), "--out", str(tmp_path / "run"), "--init", str(path), "data.num_workers=0"]
+    for command in ("finetune", "linprobe"):
+        assert vmae([command, *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"vmae {command}: error: {path}: not loadable as weights only")
+        assert "pass --trust-checkpoint" in err[0]
+    assert vmae(["reconstruct", "--init", str(path), "--data", str(tiny_dataset), "--out", str(tmp_path / "r.png")]) == 2
+    assert "--trust-checkpoint" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "r.png").exists()
+
+
+def test_trust_checkpoint_unpickles_a_file_the_user_trusts(tmp_path):
+    path = tmp_path / "checkpoint-799.pth"
+    torch.save({"model": _official_pretrain_sd(), "state": TrainingState(799)}, path)
+    with pytest.raises(UntrustedCheckpointError, match=r"it needs test_checkpoints\.TrainingState"):
+        load_encoder_weights(VideoViT(**TINY, num_classes=4), path)
+    log = load_encoder_weights(VideoViT(**TINY, num_classes=4), path, trust=True)
+    assert log[1] == f"{path}: unpickled in full (--trust-checkpoint)" and "loaded" in " ".join(log)
+
+
+def test_numpy_scalars_load_as_weights_only_and_garbage_is_one_line(tmp_path):
+    path = tmp_path / "np.pth"
+    torch.save({"model": _official_pretrain_sd(), "epoch": np.int64(3), "max_accuracy": np.float64(81.5)}, path)
+    state = load_torch_file(path)
+    assert state["epoch"] == 3 and state["max_accuracy"] == 81.5
+    (tmp_path / "junk.pth").write_bytes(b"<html>not found</html>")
+    with pytest.raises(UntrustedCheckpointError, match=r"junk\.pth: not loadable as weights only") as err:
+        load_torch_file(tmp_path / "junk.pth")
+    assert "\n" not in str(err.value)

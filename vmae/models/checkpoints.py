@@ -11,6 +11,13 @@ Formats (detected from the keys):
   ``pytorch_model.bin``, or its state dict (``videomae.*`` keys; ``q_bias`` / ``v_bias`` of hub
   files or ``query.bias`` / ``value.bias`` of transformers 5).
 
+Checkpoint files come from the internet, and unpickling one can run any code it holds. So every
+torch file a user hands in is read by ``load_torch_file``: ``torch.load(weights_only=True)`` with a
+short allowlist (``SAFE_GLOBALS``: the ``argparse.Namespace`` that official checkpoints keep as
+``args``, numpy scalars and dtypes); a file that needs more fails with a one-line
+``UntrustedCheckpointError`` naming the file and ``--trust-checkpoint``, the explicit opt-in to a
+full unpickle of a file the user trusts. It never falls back to a full unpickle by itself.
+
 Positions are fixed sin-cos tables rebuilt for any grid, so a different frame count or resolution
 just works; a learned table found in a foreign checkpoint is interpolated (trilinear) to the model's
 grid and kept fixed. A key bias adds the same score to every key of a query, so softmax ignores it:
@@ -19,14 +26,18 @@ dropping it on export is exact.
 
 from __future__ import annotations
 
+import argparse
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from vmae.errors import UserError
 from vmae.models.mae import VideoMAE
 from vmae.models.pos_embed import resize_grid_table
 from vmae.models.vit import VideoViT
@@ -34,6 +45,58 @@ from vmae.models.vit import VideoViT
 StateDict = dict[str, torch.Tensor]
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DDP / torch.compile wrappers
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TRUST_FLAG = "--trust-checkpoint"
+
+
+class UntrustedCheckpointError(UserError, RuntimeError):
+    """A checkpoint needs a full unpickle (which can run code) and the user did not opt in."""
+
+
+def _numpy_scalar_globals() -> list[Any]:
+    """numpy's scalar constructor under the names numpy 1 (``numpy.core``) and 2 (``numpy._core``)
+    write into pickles, ``numpy.dtype`` and its bool / int / float classes: what an ``epoch`` or
+    ``max_accuracy`` saved as a numpy scalar needs (not arrays, not object dtypes)."""
+    scalar = np.array(0.0)[()].__reduce__()[0]  # numpy.(_)core.multiarray.scalar
+    dtype_classes = list(dict.fromkeys(type(np.dtype(code)) for code in "?bBhHiIlLqQefd"))  # bool, ints, floats
+    return [np.dtype, *dtype_classes, scalar] + [(scalar, f"{module}.multiarray.scalar")
+                                                 for module in ("numpy.core", "numpy._core")]
+
+
+SAFE_GLOBALS: list[Any] = [argparse.Namespace, *_numpy_scalar_globals()]
+"""What an untrusted checkpoint may build besides tensors and plain containers: the official
+MCG-NJU checkpoints' ``args`` (an ``argparse.Namespace``) and numpy scalars. Hugging Face
+``pytorch_model.bin`` files hold tensors only."""
+
+
+def load_torch_file(path: str | Path, trust: bool = False) -> Any:
+    """Read a torch file a user handed in, onto the CPU: weights only (tensors, plain values and
+    ``SAFE_GLOBALS``), or, with ``trust`` (``--trust-checkpoint``), a full unpickle."""
+    path = Path(path)
+    if trust:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        needs = _unsafe_globals(path)
+        raise UntrustedCheckpointError(
+            f"{path}: not loadable as weights only{f' (it needs {needs})' if needs else ''}: expected tensors "
+            f"and plain values; if you trust this file and its source, pass {TRUST_FLAG} to unpickle it in "
+            "full (that can run any code it holds)") from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UntrustedCheckpointError(f"{path}: not a readable torch checkpoint ({reason}): expected a file "
+                                       "written by torch.save") from None
+
+
+def _unsafe_globals(path: Path) -> str:
+    """The globals outside the allowlist that ``path`` names (without running anything), or ''."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # an old (non-zip) torch file or no torch file at all
+        return ""
+    allowed = {f"{g.__module__}.{g.__qualname__}" if not isinstance(g, tuple) else g[1] for g in SAFE_GLOBALS}
+    return ", ".join(name for name in names if name not in allowed)
 
 
 # --------------------------------------------------------------------------- attention layouts
@@ -243,7 +306,7 @@ def save_hf(model: VideoViT | VideoMAE, folder: str | Path) -> Path:
 # --------------------------------------------------------------------------- reading and detecting
 
 
-def _read_hf_folder(folder: Path) -> tuple[StateDict, dict[str, Any]]:
+def _read_hf_folder(folder: Path, trust: bool = False) -> tuple[StateDict, dict[str, Any]]:
     config = json.loads((folder / "config.json").read_text())
     for name in HF_WEIGHT_FILES:
         path = folder / name
@@ -252,20 +315,19 @@ def _read_hf_folder(folder: Path) -> tuple[StateDict, dict[str, Any]]:
                 from safetensors.torch import load_file
 
                 return load_file(str(path)), config
-            return torch.load(path, map_location="cpu", weights_only=True), config
+            return load_torch_file(path, trust), config
     raise FileNotFoundError(f"{folder}: Hugging Face folder without weights; expected one of {list(HF_WEIGHT_FILES)}")
 
 
-def _read_file(path: Path, log: list[str]) -> Any:
+def _read_file(path: Path, log: list[str], trust: bool = False) -> Any:
+    """A checkpoint file's contents (safetensors, or a torch file through ``load_torch_file``)."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # official checkpoints pickle an argparse Namespace ("args")
-        log.append(f"{path}: not loadable with weights_only=True; unpickled in full (trusted file)")
-        return torch.load(path, map_location="cpu", weights_only=False)
+    if trust:
+        log.append(f"{path}: unpickled in full ({TRUST_FLAG})")
+    return load_torch_file(path, trust)
 
 
 def _is_hf(sd: StateDict) -> bool:
@@ -280,8 +342,10 @@ def _encoder_part(sd: StateDict) -> tuple[StateDict, str]:
     return sd, "encoder"
 
 
-def read_encoder_state(source: str | Path | dict) -> tuple[StateDict, list[str], tuple[int, int, int] | None]:
-    """Any supported checkpoint -> (bare VideoViT-keyed tensors, log lines, source grid if known)."""
+def read_encoder_state(source: str | Path | dict, trust: bool = False
+                       ) -> tuple[StateDict, list[str], tuple[int, int, int] | None]:
+    """Any supported checkpoint -> (bare VideoViT-keyed tensors, log lines, source grid if known).
+    ``trust``: unpickle torch files in full (``--trust-checkpoint``; see ``load_torch_file``)."""
     log: list[str] = []
     grid = None
     if isinstance(source, dict):
@@ -292,11 +356,11 @@ def read_encoder_state(source: str | Path | dict) -> tuple[StateDict, list[str],
         if path.is_dir():
             if not (path / "config.json").exists():
                 raise FileNotFoundError(f"{path}: a folder must be a Hugging Face model with config.json")
-            raw, hf_config = _read_hf_folder(path)
+            raw, hf_config = _read_hf_folder(path, trust)
             side = hf_config.get("image_size", 224) // hf_config.get("patch_size", 16)
             grid = (hf_config.get("num_frames", 16) // hf_config.get("tubelet_size", 2), side, side)
         elif path.exists():
-            raw = _read_file(path, log)
+            raw = _read_file(path, log, trust)
         else:
             raise FileNotFoundError(f"checkpoint {path} does not exist")
     if "model" in raw and "config" in raw:  # this project
@@ -346,14 +410,15 @@ def _install_learned_positions(model: VideoViT, table: torch.Tensor, log: list[s
     model._non_persistent_buffers_set.discard("pos_embed")
 
 
-def load_encoder_weights(model: VideoViT, source: str | Path | dict) -> list[str]:
-    """Load any supported checkpoint's encoder into ``model``; returns log lines.
+def load_encoder_weights(model: VideoViT, source: str | Path | dict, trust: bool = False) -> list[str]:
+    """Load any supported checkpoint's encoder into ``model``; returns log lines. ``trust``: see
+    ``read_encoder_state``.
 
     Every encoder tensor must be used and every model tensor filled, except: ``head`` (kept fresh
     when absent or shaped differently), ``fc_norm`` (fresh when the source has none) and a
     pretraining ``norm`` the pooling model does not have (dropped, as the official fine-tuning does).
     """
-    sd, log, grid = read_encoder_state(source)
+    sd, log, grid = read_encoder_state(source, trust)
     own = model.state_dict()
     learned_positions = "pos_embed" in sd
     if learned_positions:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vmae.atomic import atomic_open
+from vmae.models.checkpoints import load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -50,8 +51,9 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint`` onto the CPU (tensors and plain values only)."""
+    """Read a checkpoint written by ``save_checkpoint`` onto the CPU (tensors and plain values only,
+    through ``load_torch_file``: a damaged or foreign file is a one-line error)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint there")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_torch_file(path)

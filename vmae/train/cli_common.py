@@ -52,7 +52,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: bool = True, i
         parser.add_argument("--epochs", type=int, help="training epochs (overrides optim.epochs)")
     if init:
         parser.add_argument("--init", type=Path, help="checkpoint to initialise the encoder from (default: random)")
+        add_trust_argument(parser)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, dotted keys (optim.base_lr=1e-3)")
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``: the explicit opt-in to unpickle ``--init`` in full
+    (``vmae.models.checkpoints.load_torch_file``)."""
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="unpickle --init in full when it holds more than tensors and plain values; only for a "
+                             "file you trust, as unpickling can run any code the file holds")
 
 
 def load_run_config(cls: type[T], args: argparse.Namespace, **flags: Any) -> T:

@@ -9,7 +9,7 @@ path (``model.drop_path_rate``), timm ``Mixup`` / CutMix with label smoothing wh
 At the end (and every ``eval_every`` epochs) multi-view testing on DATA/val.csv: softmax averaged
 over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
 ``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
-wall_s, clips_per_s, final_loss).
+epochs, optimiser steps, clips seen, wall_s, clips_per_s, final_loss).
 
 With gradient accumulation (``optim.micro_batch_size``) an optimiser step's gradient equals the
 whole batch's without mixup / CutMix (the mean cross-entropy of equal micro-batches); with them each
@@ -100,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model, num_classes=num_classes)
     if args.init:
-        for line in load_encoder_weights(model, args.init):
+        for line in load_encoder_weights(model, args.init, trust=args.trust_checkpoint):
             print(line)
     net = wrap_model(model, env, cfg.compile)
     groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
@@ -123,7 +123,8 @@ def main(args: argparse.Namespace) -> int:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)
         cli_common.write_metrics(out, cfg, args, env, {
-            **accuracy_metrics(predictions.outputs, predictions.labels), "epochs": result.epochs, "final_loss": result.final_loss,
+            **accuracy_metrics(predictions.outputs, predictions.labels), "epochs": result.epochs, "steps": result.steps,
+            "clips": result.clips, "final_loss": result.final_loss,
             "train_videos": len(train_set), "val_videos": len(val_set), "bad_videos": result.bad_videos,
             "val_bad_videos": predictions.bad_videos,
             "lr": result.lr, "wall_s": result.wall_s, "clips_per_s": result.clips_per_s,

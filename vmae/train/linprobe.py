@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model).to(env.device).eval()
     if args.init:
-        for line in load_encoder_weights(model, args.init):
+        for line in load_encoder_weights(model, args.init, trust=args.trust_checkpoint):
             print(line)
     start = time.perf_counter()
     key = json.dumps({"config": to_dict(cfg), **cli_common.run_inputs(args)})

@@ -26,15 +26,17 @@ from vmae.config import PretrainConfig, config_from_dict
 from vmae.data.dataset import ClipDataset
 from vmae.data.manifest import DatasetInfo
 from vmae.models import build_videomae
+from vmae.models.checkpoints import load_torch_file
 from vmae.models.mae import patchify, reconstruct, unpatchify
 from vmae.models.masking import MASK_KINDS, make_mask
-from vmae.train.checkpoint import load_checkpoint
+from vmae.train.cli_common import add_trust_argument
 
 GREY = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", required=True, type=Path, help="VideoMAE pretraining checkpoint (checkpoint.pt)")
+    add_trust_argument(parser)
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset folder (its val.csv is used)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--mask-ratio", type=float, help="mask ratio (default: the checkpoint's)")
@@ -44,9 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks")
 
 
-def load_videomae(path: Path) -> tuple[torch.nn.Module, PretrainConfig]:
-    """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint."""
-    ckpt = load_checkpoint(path)
+def load_videomae(path: Path, trust: bool = False) -> tuple[torch.nn.Module, PretrainConfig]:
+    """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint
+    (``trust``: ``--trust-checkpoint``, see ``vmae.models.checkpoints.load_torch_file``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there")
+    ckpt = load_torch_file(path, trust)
     if ckpt.get("method") != "videomae":
         raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a VideoMAE pretraining checkpoint")
     cfg = config_from_dict(PretrainConfig, ckpt["config"], source=str(path))
@@ -112,7 +117,7 @@ def render(rows: list[np.ndarray], frames: int, caption: str, out: Path) -> None
 
 @torch.no_grad()
 def main(args: argparse.Namespace) -> int:
-    model, cfg = load_videomae(args.init)
+    model, cfg = load_videomae(args.init, args.trust_checkpoint)
     ratio = cfg.mask_ratio if args.mask_ratio is None else args.mask_ratio
     kind = args.masking or cfg.masking
     data_cfg = dataclasses.replace(cfg.data, test_clips=1, test_crops=1)
