@@ -30,7 +30,7 @@ from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, accumulation_steps, init_distributed, micro_batch_size, shutdown, wrap_model
 from vmae.train.finetune import classification_step
-from vmae.train.loop import Micro, train
+from vmae.train.loop import RESUME_NAME, Micro, train
 from vmae.train.optim import param_groups
 from vmae.train.pretrain import VideoMAEObjective, moco_step, videomae_step
 
@@ -142,7 +142,7 @@ def test_a_run_killed_inside_an_accumulation_cycle_resumes_to_the_same_weights(t
     out = tmp_path / "killed"
     with pytest.raises(Killed):  # epoch 2 (steps 2, 3): killed at the second micro-step of step 3
         run("videomae", MICRO, out, epochs=3, kill_at=(3, 1))
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == STEPS  # the checkpoint of epoch 1
+    assert load_checkpoint(out / RESUME_NAME)["step"] == STEPS  # the state after epoch 1
     resumed, _ = run("videomae", MICRO, out, epochs=3)
     for (name, a), b in zip(straight.named_parameters(), resumed.parameters()):
         assert torch.equal(a, b), name

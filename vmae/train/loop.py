@@ -34,9 +34,9 @@ before the first micro-step), each micro-step backpropagates ``loss / k``, and t
 gradient clipped and the optimiser stepped once, after the last. DDP all-reduces only in the last
 micro-step's backward (``no_sync`` on the others). ``step`` (the schedule, the masks' seeds, the log,
 the checkpoint) counts optimiser steps and ``clips`` counts clips, exactly as without accumulation.
-Checkpoints are written at epoch ends only, and an epoch is a whole number of optimiser steps, so a
-checkpoint never falls inside an accumulation cycle: a killed run resumes at the start of the epoch
-after its last checkpoint (the micro-steps done since are repeated, as the steps are without
+The state (``resume.pt``) is written at epoch ends only, and an epoch is a whole number of optimiser
+steps, so it never falls inside an accumulation cycle: a killed run resumes at the start of the epoch
+after the last one saved (the micro-steps done since are repeated, as the steps are without
 accumulation).
 """
 
@@ -117,7 +117,8 @@ class TrainResult:
     """Totals over the whole run (all processes, all resumptions)."""
 
     epochs: int
-    steps: int
+    steps: int  # optimiser steps
+    clips: int  # training clips seen, all processes
     lr: float  # the peak lr actually used
     final_loss: float  # mean loss of the last epoch
     wall_s: float  # training time only (sum of epoch times)
@@ -314,7 +315,7 @@ def train(
         os.replace(resume_path, ckpt_path)  # the run is done: its state becomes the final checkpoint
     barrier(env)
     return TrainResult(
-        epochs=cfg.epochs, steps=step, lr=peak_lr, final_loss=totals["final_loss"], wall_s=totals["wall_s"],
-        clips_per_s=totals["clips"] / totals["wall_s"] if totals["wall_s"] > 0 else 0.0,
+        epochs=cfg.epochs, steps=step, clips=totals["clips"], lr=peak_lr, final_loss=totals["final_loss"],
+        wall_s=totals["wall_s"], clips_per_s=totals["clips"] / totals["wall_s"] if totals["wall_s"] > 0 else 0.0,
         bad_videos=totals["bad_videos"],
     )
