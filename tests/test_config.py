@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vmae.config import (
@@ -87,3 +89,60 @@ def test_round_trip_through_a_plain_dict():
     plain = to_dict(cfg)
     assert plain["optim"]["betas"] == [0.9, 0.99]
     assert config_from_dict(PretrainConfig, plain) == cfg
+
+
+FLOAT_KEYS = ["optim.min_lr", "optim.weight_decay", "optim.clip_grad", "optim.base_lr", "optim.warmup_epochs",
+              "optim.layer_decay", "mask_ratio", "model.mlp_ratio", "model.init_values", "model.drop_path_rate",
+              "moco.temperature", "moco.momentum"]
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_floats_are_refused_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"override: {key}='{re.escape(value)}': expected a finite float"):
+        build_config(PretrainConfig, overrides=[f"{key}={value}"])
+
+
+@pytest.mark.parametrize(("key", "values"), [("optim.betas", ["nan", "0.5"]), ("data.scales", ["1.0", "nan"]),
+                                             ("data.mean", ["0.5", "inf", "0.5"]), ("data.std", ["-inf", "1", "1"])])
+def test_non_finite_floats_inside_tuples_are_refused(key, values, tmp_path):
+    with pytest.raises(ConfigError, match=rf"override: {key}='.*': expected a finite float"):
+        build_config(PretrainConfig, overrides=[f"{key}={','.join(values)}"])
+    section, leaf = key.split(".")
+    path = tmp_path / "run.yaml"
+    path.write_text(f"{section}:\n  {leaf}: [{', '.join(v.replace('inf', '.inf').replace('nan', '.nan') for v in values)}]\n")
+    with pytest.raises(ConfigError, match=rf"run.yaml: {key}=-?(inf|nan): expected a finite float"):
+        build_config(PretrainConfig, path)
+
+
+def test_non_finite_values_set_in_code_are_refused_by_validate():
+    from vmae.config import OptimConfig, validate
+
+    cfg = PretrainConfig(optim=OptimConfig(clip_grad=float("nan")))
+    with pytest.raises(ConfigError, match=r"^optim.clip_grad=nan: expected finite numbers \(not nan or inf\)$"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.betas=0.9,1.0", "optim.betas=(0.9, 1.0): expected two values in [0, 1)"),
+        ("optim.betas=-0.1,0.9", "optim.betas=(-0.1, 0.9): expected two values in [0, 1)"),
+        ("optim.min_lr=-1e-6", "optim.min_lr=-1e-06: expected >= 0"),
+        ("optim.weight_decay=-0.05", "optim.weight_decay=-0.05: expected >= 0"),
+        ("optim.clip_grad=-1", "optim.clip_grad=-1.0: expected >= 0 (0 disables clipping)"),
+        ("data.num_workers=-2", "data.num_workers=-2: expected >= 0 (0 = load in the main process)"),
+        ("data.scales=[]", "data.scales=(): expected one or more values in (0, 1]"),
+        ("data.std=0.2,0,0.2", "data.std=(0.2, 0.0, 0.2): expected values > 0"),
+        ("moco.temperature=0", "moco.temperature=0.0: expected > 0"),
+        ("moco.momentum=1.5", "moco.momentum=1.5: expected in [0, 1]"),
+        ("moco.proj_dim=0", "moco.proj_dim=0: expected >= 1"),
+        ("model.patch_size=0", "model.patch_size=0: expected >= 1"),
+        ("model.tubelet_size=0", "model.tubelet_size=0: expected >= 1"),
+        ("model.mlp_ratio=0", "model.mlp_ratio=0.0: expected > 0"),
+    ],
+)
+def test_values_out_of_range_name_key_value_and_expectation(override, message):
+    with pytest.raises(ConfigError) as err:
+        build_config(PretrainConfig, overrides=[override])
+    assert str(err.value) == message

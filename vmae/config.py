@@ -2,13 +2,15 @@
 
 Defaults live here and only here. A config is built as
 ``defaults <- YAML file (--config) <- command-line flags <- key=value overrides``
-and every step is validated: an unknown key, a wrong type or a value out of range raises
-``ConfigError`` naming the source, the dotted key, the value and what was expected.
+and every step is validated: an unknown key, a wrong type, a float that is nan or infinite, or a
+value out of range raises ``ConfigError`` naming the source, the dotted key, the value and what was
+expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,11 @@ class ModelConfig:
     decoder_num_heads: int = 4  # VideoMAE decoder heads (ViT-B: 6)
 
     def validate(self) -> None:
+        for key in ("img_size", "patch_size", "num_frames", "tubelet_size", "decoder_embed_dim", "decoder_depth",
+                    "decoder_num_heads"):
+            _check(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), ">= 1")
+        _check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
+        _check(self.init_values >= 0, "model.init_values", self.init_values, ">= 0 (0 disables layer scale)")
         _check(self.img_size % self.patch_size == 0, "model.img_size", self.img_size,
                f"a multiple of model.patch_size={self.patch_size}")
         _check(self.num_frames % self.tubelet_size == 0, "model.num_frames", self.num_frames,
@@ -75,7 +82,10 @@ class DataConfig:
         _check(self.repeated_sampling >= 1, "data.repeated_sampling", self.repeated_sampling, ">= 1")
         _check(self.test_clips >= 1, "data.test_clips", self.test_clips, ">= 1")
         _check(self.test_crops in (1, 3), "data.test_crops", self.test_crops, "1 or 3")
-        _check(all(0 < s <= 1 for s in self.scales), "data.scales", self.scales, "values in (0, 1]")
+        _check(len(self.scales) > 0 and all(0 < s <= 1 for s in self.scales), "data.scales", self.scales,
+               "one or more values in (0, 1]")
+        _check(self.num_workers >= 0, "data.num_workers", self.num_workers, ">= 0 (0 = load in the main process)")
+        _check(all(s > 0 for s in self.std), "data.std", self.std, "values > 0")
 
 
 @dataclass
@@ -105,6 +115,10 @@ class OptimConfig:
                self.micro_batch_size, f"a divisor of optim.batch_size={self.batch_size} (the global batch; "
                "it must be a multiple of micro_batch_size x world size)")
         _check(self.base_lr > 0, "optim.base_lr", self.base_lr, "> 0")
+        _check(self.min_lr >= 0, "optim.min_lr", self.min_lr, ">= 0")
+        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, ">= 0")
+        _check(self.clip_grad >= 0, "optim.clip_grad", self.clip_grad, ">= 0 (0 disables clipping)")
+        _check(all(0 <= b < 1 for b in self.betas), "optim.betas", self.betas, "two values in [0, 1)")
         _check(0 < self.layer_decay <= 1, "optim.layer_decay", self.layer_decay, "in (0, 1]")
 
 
@@ -116,6 +130,12 @@ class MocoConfig:
     hidden_dim: int = 1024  # hidden width of both MLPs
     temperature: float = 0.2
     momentum: float = 0.99  # start of the cosine momentum schedule (-> 1)
+
+    def validate(self) -> None:
+        _check(self.proj_dim >= 1, "moco.proj_dim", self.proj_dim, ">= 1")
+        _check(self.hidden_dim >= 1, "moco.hidden_dim", self.hidden_dim, ">= 1")
+        _check(self.temperature > 0, "moco.temperature", self.temperature, "> 0")
+        _check(0 <= self.momentum <= 1, "moco.momentum", self.momentum, "in [0, 1]")
 
 
 # --------------------------------------------------------------------------- commands
@@ -241,6 +261,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             raise ConfigError(f"{source}: {key}={value!r}: expected int")
         if not isinstance(number, (int, float)):
             raise ConfigError(f"{source}: {key}={value!r}: expected {tp.__name__}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{source}: {key}={value!r}: expected a finite {tp.__name__} (not nan or inf)")
         return tp(number)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -280,12 +302,17 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return nested
 
 
-def validate(cfg: Any) -> None:
-    """Run ``validate()`` of the config and of every nested section."""
+def validate(cfg: Any, prefix: str = "") -> None:
+    """Check that every float (also inside tuples) is finite, then run ``validate()`` of the config
+    and of every nested section."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            validate(value)
+            validate(value, f"{prefix}{f.name}.")
+        else:
+            numbers = value if isinstance(value, tuple) else (value,)
+            _check(all(math.isfinite(v) for v in numbers if isinstance(v, float)), f"{prefix}{f.name}", value,
+                   "finite numbers (not nan or inf)")
     if hasattr(cfg, "validate"):
         cfg.validate()
 
