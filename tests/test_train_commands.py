@@ -240,3 +240,37 @@ def test_videomae_step_matches_the_mask_forward():
     mask = make_mask("tube", 4, model.grid, 0.75, torch.Generator().manual_seed(derive_seed(5, 7)))
     expected = mae_loss(model(video, mask), video, mask, 4, 4)
     torch.testing.assert_close(out.loss, expected)
+
+
+def test_resume_refuses_another_train_manifest(tiny_dataset: Path, tmp_path: Path, monkeypatch, capsys):
+    """A killed run rerun with another --train-manifest (same config) must not continue."""
+    args = ["--data", str(tiny_dataset), "--out", str(tmp_path / "run"), "--epochs", "2", "optim.batch_size=10",
+            "optim.warmup_epochs=0", "data.num_workers=0", "model.num_frames=8"]
+    save = loop.save_checkpoint
+
+    def save_then_stop(path, state):
+        save(path, state)
+        raise Interrupted
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(Interrupted):
+        vmae(["pretrain", *args])
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    assert vmae(["pretrain", *args, "--train-manifest", str(tiny_dataset / "val.csv")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"resume\.pt was written by a run with other inputs \(train_manifest: '.*train\.csv' saved, "
+                     r"'.*val\.csv' now; train_manifest_sha256: '[0-9a-f]{64}' saved, '[0-9a-f]{64}' now\)", err)
+
+
+def test_input_identity_follows_the_init_file_bytes(tmp_path: Path):
+    init = tmp_path / "init.pt"
+    init.write_bytes(b"one")
+    args = cli_common.argparse.Namespace(data=tmp_path, train_manifest=None, init=init)
+    first = cli_common.input_identity(args)
+    assert first["data"] == str(tmp_path.resolve()) and first["train_manifest_sha256"] is None
+    assert first["init"] == str(init.resolve()) and len(first["init_sha256"]) == 64
+    time.sleep(0.01)
+    init.write_bytes(b"two")
+    assert cli_common.input_identity(args)["init_sha256"] != first["init_sha256"]
+    assert cli_common.input_identity(cli_common.argparse.Namespace(data=tmp_path, train_manifest=None, init=None))[
+        "init_sha256"] is None

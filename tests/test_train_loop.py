@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from vmae.config import OptimConfig
 from vmae.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size, shutdown, wrap_model
+from vmae.train import loop
 from vmae.train.loop import NonFiniteLossError, StepOutput, config_differences, train
 from vmae.train.optim import lr_at, param_groups, scaled_lr
 
@@ -50,9 +51,9 @@ class ToyData(Dataset):
 
 
 def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: float = 0.0,
-            nan_from_step: int | None = None, bad: int | torch.Tensor = 0):
+            nan_from_step: int | None = None, bad: int | torch.Tensor = 0, inputs: dict | None = None):
     """Train the toy model with the real loop (single process or under torchrun); every step reports
-    ``bad`` skipped videos."""
+    ``bad`` skipped videos; ``inputs``: the run's input identity (compared on resume)."""
     env = init_distributed("cpu")
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Dropout(0.2 if augment else 0.0), nn.Linear(16, 1))
@@ -73,7 +74,8 @@ def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: 
         return StepOutput(loss, clips=len(x), bad=bad)
 
     result = train(model, step, param_groups(model, 0.05), make_loader, cfg, env, out, seed=7,
-                   clips_per_step=cfg.batch_size, run_config={"optim": {"epochs": cfg.epochs}}, method="toy")
+                   clips_per_step=cfg.batch_size, run_config={"optim": {"epochs": cfg.epochs}}, method="toy",
+                   inputs=inputs)
     shutdown(env)
     return model, result
 
@@ -266,3 +268,64 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     out_dir, augment_flag, sleep_s = Path(sys.argv[1]), bool(int(sys.argv[2])), float(sys.argv[3])
     run_toy(out_dir, augment=augment_flag, sleep=sleep_s)
+
+
+def test_nonfinite_loss_stops_within_a_few_steps_not_at_the_epoch_end(tmp_path):
+    """An epoch of 40 steps whose loss is nan from step 2: the loop reads the device-side flag every
+    FINITE_CHECK_EVERY micro-steps, so it stops by step 8, not after step 39."""
+    model = nn.Linear(4, 1)
+    calls = []
+
+    def step(batch, step_index: int, micro=None) -> StepOutput:
+        calls.append(step_index)
+        loss = model(batch).pow(2).mean()
+        return StepOutput(loss * math.nan if step_index >= 2 else loss, clips=len(batch))
+
+    cfg = OptimConfig(epochs=2, warmup_epochs=0, batch_size=2, base_lr=0.1)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at epoch 1, step 2 \(global\); training stopped, "
+                                                 r"no checkpoint was written"):
+        train(model, step, param_groups(model, 0.0), lambda epoch: [torch.randn(2, 4) for _ in range(40)], cfg,
+              DistEnv(), tmp_path, seed=0, clips_per_step=2, run_config={}, method="toy")
+    assert len(calls) == loop.FINITE_CHECK_EVERY == 8
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_partial_last_log_line_does_not_block_resume(tmp_path):
+    with pytest.raises(NonFiniteLossError):
+        run_toy(tmp_path, nan_from_step=5)  # stops after epoch 1
+    with (tmp_path / "log.jsonl").open("a") as log:
+        log.write('{"epoch": 2, "step": 8, "lo')  # a kill in the middle of the append
+    run_toy(tmp_path)
+    assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_kill_right_after_the_checkpoint_loses_no_log_line(tmp_path, monkeypatch):
+    class Killed(Exception):
+        pass
+
+    save = loop.save_checkpoint
+
+    def save_then_die(path, state):
+        save(path, state)
+        if state["epoch"] == 2:
+            raise Killed
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        run_toy(tmp_path)
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    run_toy(tmp_path)
+    assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_resume_refuses_other_inputs(tmp_path):
+    inputs = {"data": "/d", "train_manifest": "/d/train.csv", "init": "/p/checkpoint.pt", "init_sha256": "ab"}
+    with pytest.raises(NonFiniteLossError):
+        run_toy(tmp_path, nan_from_step=5, inputs=inputs)  # stops after epoch 1, as a kill would
+    with pytest.raises(ValueError, match=r"resume\.pt was written by a run with other inputs \(init_sha256: 'ab' "
+                                         r"saved, 'cd' now\); use another --out"):
+        run_toy(tmp_path, inputs={**inputs, "init_sha256": "cd"})
+    with pytest.raises(ValueError, match=r"other inputs \(data: '/d' saved, '/e' now\)"):
+        run_toy(tmp_path, inputs={**inputs, "data": "/e"})
+    run_toy(tmp_path, inputs=inputs)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["inputs"] == inputs

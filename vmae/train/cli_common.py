@@ -12,6 +12,8 @@ CPU threads: ``VMAE_THREADS`` (e.g. set by a Snakemake rule from its ``threads``
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import os
 import random
@@ -35,7 +37,7 @@ from vmae.train.distributed import (
     local_batch_size,
     micro_batch_size,
 )
-from vmae.train.loop import check_same_config, derive_seed
+from vmae.train.loop import check_same_config, check_same_inputs, derive_seed
 
 T = TypeVar("T")
 METRICS_NAME = "metrics.json"
@@ -91,6 +93,40 @@ def run_inputs(args: argparse.Namespace) -> dict[str, str | None]:
     return {"train_manifest": str(train_manifest(args)), "init": str(init) if init else None}
 
 
+def input_identity(args: argparse.Namespace) -> dict[str, str | None]:
+    """What identifies a run's inputs besides its config, compared before resuming or calling a run
+    finished: the resolved ``--data`` folder, training manifest and ``--init``, with the sha256 of the
+    manifest and of the init file (or of every file of an init folder)."""
+    init = getattr(args, "init", None)
+    manifest = train_manifest(args)
+    return {
+        "data": str(Path(args.data).resolve()),
+        "train_manifest": str(manifest.resolve()),
+        "train_manifest_sha256": path_sha256(manifest) if manifest.exists() else None,
+        "init": str(Path(init).resolve()) if init else None,
+        "init_sha256": path_sha256(init) if init and Path(init).exists() else None,
+    }
+
+
+def path_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, in sorted order)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path).as_posix() if path.is_dir() else ''}\0".encode())
+        digest.update(_file_sha256(str(file.resolve()), stat.st_size, stat.st_mtime_ns).encode())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of one file, computed once per (path, size, mtime): a checkpoint is hashed once a run."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def finished(out_dir: Path, run_config: dict[str, Any], args: argparse.Namespace) -> bool:
     """True when ``<out>/metrics.json`` exists and was written by this same config and inputs
     (rerun = no-op); an error when it was written by another."""
@@ -101,6 +137,7 @@ def finished(out_dir: Path, run_config: dict[str, Any], args: argparse.Namespace
     inputs = run_inputs(args)
     check_same_config(path, {"config": saved["config"], **{k: saved.get(k) for k in inputs}},
                       {"config": run_config, **inputs})
+    check_same_inputs(path, saved.get("inputs"), input_identity(args))
     print(f"{path} exists: the run is complete, nothing to do")
     return True
 
@@ -109,7 +146,8 @@ def write_metrics(out_dir: Path, cfg: Any, args: argparse.Namespace, env: DistEn
     """``<out>/metrics.json`` = run metadata + the run's inputs + ``results`` (rank 0 only)."""
     if env.is_main:
         metadata = run_metadata(to_dict(cfg), cfg.seed, env.device)
-        write_json_atomic(out_dir / METRICS_NAME, {**metadata, **run_inputs(args), **results})
+        write_json_atomic(out_dir / METRICS_NAME, {**metadata, **run_inputs(args), "inputs": input_identity(args),
+                                                   **results})
         print(json.dumps(results))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import top_k_accuracy_score
 
+from vmae.atomic import atomic_open
 from vmae.data.dataset import ClipDataset, build_loader
 from vmae.data.transforms import to_device_normalized
 
@@ -99,7 +100,7 @@ def accuracy_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]
 def write_predictions(path: Path, result: VideoOutputs) -> None:
     """``path,label,pred,prob``: each video's predicted class and its view-averaged probability."""
     pred = result.outputs.argmax(axis=1)
-    with path.open("w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "label", "pred", "prob"])
         for video, label, p, probs in zip(result.paths, result.labels, pred, result.outputs):

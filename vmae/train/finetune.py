@@ -117,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
-                   method="finetune", on_epoch_end=periodic_eval,
+                   method="finetune", on_epoch_end=periodic_eval, inputs=cli_common.input_identity(args),
                    batch_transform=cli_common.batch_transform(train_set, cfg.compile, env), net=net)
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)

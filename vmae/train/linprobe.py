@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from vmae.atomic import atomic_open
 from vmae.config import LinprobeConfig, to_dict
 from vmae.data.dataset import ClipDataset
 from vmae.models import build_encoder
@@ -65,13 +67,16 @@ def cached_features(path: Path, key: str, model: VideoViT, train_set: ClipDatase
     """Train and val features from ``path`` if it holds them for ``key`` (the run's config and init),
     else extracted and saved there. Returns (train, val, extraction seconds; 0 when cached)."""
     if path.exists():
-        data = np.load(path)
-        if str(data["key"]) == key:
-            parts = [VideoOutputs(list(data[f"{s}_paths"]), data[f"{s}_labels"], data[f"{s}_features"],
-                                  int(data[f"{s}_bad"])) for s in ("train", "val")]
-            print(f"features read from {path}")
-            return parts[0], parts[1], 0.0
-        print(f"{path} holds features of another config or init: extracting again")
+        try:
+            with np.load(path) as data:
+                if str(data["key"]) == key:
+                    parts = [VideoOutputs(list(data[f"{s}_paths"]), data[f"{s}_labels"], data[f"{s}_features"],
+                                          int(data[f"{s}_bad"])) for s in ("train", "val")]
+                    print(f"features read from {path}")
+                    return parts[0], parts[1], 0.0
+            print(f"{path} holds features of another config or init: extracting again")
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # cut short by a kill (older runs)
+            print(f"{path} is unreadable ({type(err).__name__}): extracting again")
     start = time.perf_counter()
     train, val = extract(model, train_set, env, cfg), extract(model, val_set, env, cfg)
     seconds = time.perf_counter() - start
@@ -79,8 +84,8 @@ def cached_features(path: Path, key: str, model: VideoViT, train_set: ClipDatase
     for split, part in (("train", train), ("val", val)):
         arrays.update({f"{split}_paths": np.asarray(part.paths), f"{split}_labels": part.labels,
                        f"{split}_features": part.outputs, f"{split}_bad": np.asarray(part.bad_videos)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
     return train, val, seconds
 
 
@@ -102,7 +107,8 @@ def main(args: argparse.Namespace) -> int:
         for line in load_encoder_weights(model, args.init, trust=args.trust_checkpoint):
             print(line)
     start = time.perf_counter()
-    key = json.dumps({"config": to_dict(cfg), **cli_common.run_inputs(args)})
+    key = json.dumps({"config": to_dict(cfg), **cli_common.run_inputs(args),
+                      "inputs": cli_common.input_identity(args)})
     train, val, extract_s = cached_features(out / FEATURES_NAME, key, model, train_set, val_set, env, cfg)
     probe = fit_probe(train.outputs, train.labels, cfg)
     scores = probe_scores(probe, val.outputs, num_classes)

@@ -24,8 +24,12 @@ Batches reach ``step_fn`` with their tensors already on the device: on CUDA a
 step computes (and applies ``batch_transform`` there, e.g. the deferred crops of
 ``vmae.data.device_augment``). The loss and the skipped-video count are accumulated on the device
 and read once an epoch (no per-step host sync on CUDA); the first non-finite step is tracked on the
-device too, so the error can still name it. The checkpoint is rewritten only after an epoch whose
-losses were all finite, so the last good one is kept.
+device too, and read every ``FINITE_CHECK_EVERY`` micro-steps (one small sync), so a nan / inf loss
+stops training within a few steps and the error names the step. The checkpoint is rewritten only
+after an epoch whose losses were all finite, so the last good one is kept.
+
+Resuming needs the same config (``check_same_config``) and the same inputs (``inputs``: the resolved
+``--data``, the training manifest and ``--init`` with their checksums, ``cli_common.input_identity``).
 
 Gradient accumulation (``optim.micro_batch_size``, ``distributed.accumulation_steps``): an optimiser
 step is ``k`` micro-steps, each a forward and a backward of one micro-batch of the loader (the
@@ -57,6 +61,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vmae.config import ConfigError, OptimConfig
+from vmae.atomic import write_text_atomic
 from vmae.errors import UserError
 from vmae.train import optim
 from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -71,6 +76,7 @@ RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
 # Keys added after runs were written, with the value that keeps the old behaviour: a saved config
 # without the key matches a current config holding that value.
 ADDED_KEYS = {"optim.micro_batch_size": 0}
+FINITE_CHECK_EVERY = 8  # micro-steps between reads of the device-side non-finite flag (a host sync each)
 
 
 class NonFiniteLossError(UserError, RuntimeError):
@@ -156,13 +162,48 @@ def check_same_config(path: Path, saved: dict[str, Any], current: dict[str, Any]
         )
 
 
+def check_same_inputs(path: Path, saved: dict[str, Any] | None, current: dict[str, Any] | None) -> None:
+    """Refuse to resume a run whose inputs (``--data``, manifest, ``--init``: paths and checksums)
+    changed. A checkpoint written before inputs were recorded (``saved`` None) is not checked."""
+    if saved is None or current is None:
+        return
+    diffs = [f"{key}: {saved.get(key)!r} saved, {current.get(key)!r} now"
+             for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
+    if diffs:
+        raise ConfigError(f"{path} was written by a run with other inputs ({'; '.join(diffs)}); "
+                          "use another --out or delete the old run")
+
+
+def _log_epoch(line: str) -> int | None:
+    """The ``epoch`` of one log.jsonl line, or None for a line a kill cut short (not JSON)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record.get("epoch") if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
+
+
 def _truncate_log(path: Path, epochs_done: int) -> None:
-    """Keep only the log lines of epochs the checkpoint holds (a kill may leave one more)."""
+    """Keep only the log lines of epochs the checkpoint holds (a kill may leave one more, or half a
+    line: unparsable lines are dropped)."""
     if not path.exists():
         return
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    kept = [ln for ln in lines if json.loads(ln)["epoch"] <= epochs_done]
-    path.write_text("".join(f"{ln}\n" for ln in kept))
+    kept = [ln for ln in lines if (epoch := _log_epoch(ln)) is not None and epoch <= epochs_done]
+    write_text_atomic(path, "".join(f"{ln}\n" for ln in kept))
+
+
+def _stop_if_non_finite(first_bad: torch.Tensor, total_steps: int, env: DistEnv, epoch: int,
+                        resume_path: Path) -> None:
+    """Raise ``NonFiniteLossError`` when any process saw a non-finite loss (``first_bad`` < the run's
+    steps); one host sync. Every process must call it at the same micro-step (it all-reduces)."""
+    bad_step = int(all_reduce(first_bad.clone(), env, dist.ReduceOp.MIN).item())
+    if bad_step < total_steps:
+        kept = (f"the last good checkpoint {resume_path} (after epoch {epoch}) is kept" if epoch
+                else "no checkpoint was written")
+        raise NonFiniteLossError(
+            f"non-finite loss at epoch {epoch + 1}, step {bad_step} (global); training stopped, {kept}"
+        )
 
 
 def train(
@@ -181,6 +222,7 @@ def train(
     on_epoch_end: Callable[[int], dict[str, Any]] | None = None,
     batch_transform: Callable[[Any], Any] | None = None,
     net: nn.Module | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
 
@@ -197,6 +239,8 @@ def train(
     loader's batches are micro-batches, ``k`` times as many an epoch, and ``step_fn`` gets each with
     ``Micro(index, k)``. net: the module ``step_fn`` calls (DDP, maybe compiled; default ``model``):
     its ``no_sync()`` keeps the gradients local on the micro-steps that do not step.
+    inputs: what identifies the run's data and init besides its config (saved in the checkpoint;
+    resuming with other inputs is refused).
     """
     out_dir = Path(out_dir)
     ckpt_path, log_path, resume_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / RESUME_NAME
@@ -231,6 +275,7 @@ def train(
     if state_path.exists():
         ckpt = load_checkpoint(state_path)
         check_same_config(state_path, ckpt["config"], run_config)
+        check_same_inputs(state_path, ckpt.get("inputs"), inputs)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, start_epoch, totals = ckpt["step"], ckpt["epoch"], ckpt["totals"]
@@ -269,6 +314,8 @@ def train(
                                     torch.full_like(first_bad, step))
             clips += out.clips
             bad += out.bad
+            if (index + 1) % FINITE_CHECK_EVERY == 0:
+                _stop_if_non_finite(first_bad, total_steps, env, epoch, resume_path)
             if not micro.last:
                 continue
             lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
@@ -281,13 +328,7 @@ def train(
         counts = torch.stack([torch.tensor(clips, dtype=torch.float64, device=env.device), bad.double()])
         counts = all_reduce(counts, env)
         loss_sum = all_reduce(loss_sum, env) / env.world_size
-        bad_step = int(all_reduce(first_bad, env, dist.ReduceOp.MIN).item())
-        if bad_step < total_steps:
-            kept = (f"the last good checkpoint {resume_path} (after epoch {epoch}) is kept" if epoch
-                    else "no checkpoint was written")
-            raise NonFiniteLossError(
-                f"non-finite loss at epoch {epoch + 1}, step {bad_step} (global); training stopped, {kept}"
-            )
+        _stop_if_non_finite(first_bad, total_steps, env, epoch, resume_path)
         wall = time.perf_counter() - start
         mean_loss = loss_sum.item() / steps_per_epoch
         totals = {
@@ -301,13 +342,17 @@ def train(
         if env.is_main:
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1))
+            # the log line first: a kill before the checkpoint leaves a line for an epoch the
+            # checkpoint lacks, dropped on resume (_truncate_log) and written again; the other way
+            # round the line would be lost
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("a") as log:
+                log.write(json.dumps(record) + "\n")
             save_checkpoint(resume_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                 "epoch": epoch + 1, "rng": rng_state(), "config": run_config, "method": method,
-                "totals": totals,
+                "totals": totals, "inputs": inputs,
             })
-            with log_path.open("a") as log:
-                log.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
         barrier(env)
 

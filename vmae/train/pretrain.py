@@ -142,7 +142,8 @@ def main(args: argparse.Namespace) -> int:
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
-                   batch_transform=cli_common.batch_transform(dataset, cfg.compile, env), net=net)
+                   batch_transform=cli_common.batch_transform(dataset, cfg.compile, env), net=net,
+                   inputs=cli_common.input_identity(args))
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "final_loss": result.final_loss,
         "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
