@@ -4,6 +4,7 @@ and (slow) a full run of workflow/config/test.yaml checking every table's rows a
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,6 +102,49 @@ def test_paper_dry_run_plans_downloads(tmp_path):
                      r"--epochs 3200 .*model.size=vit_base model.img_size=224", out)
     # multi-GPU training runs under torchrun
     assert "torchrun --standalone --nproc_per_node 8 -m vmae finetune" in out
+
+
+def readme_commands(section: str) -> list[str]:
+    """The `snakemake ...` commands of a README section's bash blocks, continuation lines joined."""
+    text = (REPO / "README.md").read_text().split(f"\n{section}\n", 1)[1]
+    text = re.split(r"\n## ", text, maxsplit=1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [" ".join(line.split()) for line in lines if line.startswith("snakemake ")]
+
+
+def test_readme_gpu_commands_plan_the_paper_batch_on_8_and_on_1_gpu(tmp_path):
+    """The README's GPU-section commands, run from the repository as written (`-n` added where they
+    would train; `--directory` keeps the repository clean); the SLURM one needs an account."""
+    commands = [c for c in readme_commands("## The paper's settings on GPUs and on SLURM") if "slurm" not in c]
+    assert len(commands) == 2
+    outputs = []
+    for i, command in enumerate(commands):
+        args = shlex.split(command)[1:]
+        args += [] if "-n" in args else ["-n", "-p"]
+        result = subprocess.run(["snakemake", *args, "--directory", str(tmp_path / str(i))], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, command + "\n" + result.stdout[-3000:] + result.stderr[-3000:]
+        outputs.append(result.stdout + result.stderr)
+    # 8 GPUs (paper.yaml): torchrun, 32 videos a GPU of 256 = the whole batch at once
+    assert re.search(r"torchrun --standalone --nproc_per_node 8 -m vmae pretrain .*optim.micro_batch_size=32", outputs[0])
+    assert re.search(r"torchrun --standalone --nproc_per_node 8 -m vmae finetune .*optim.micro_batch_size=16", outputs[0])
+    # the paper's UCF101 recipe on one GPU: no torchrun, the same micro-batches, so 8 micro-steps a step
+    assert job_counts(outputs[1]) == {"prepare": 1, "pretrain": 1, "finetune": 1}
+    assert "torchrun" not in outputs[1]
+    pretrain = re.search(r"^.*vmae pretrain .*$", outputs[1], re.MULTILINE)[0]
+    finetune = re.search(r"^.*vmae finetune .*$", outputs[1], re.MULTILINE)[0]
+    assert "--epochs 3200" in pretrain and "mask_ratio=0.75" in pretrain and "optim.micro_batch_size=32" in pretrain
+    assert "--epochs 100" in finetune and "optim.micro_batch_size=16" in finetune
+    from vmae.config import FinetuneConfig, PretrainConfig, build_config
+    from vmae.train.distributed import DistEnv, accumulation_steps
+
+    for line, cls in ((pretrain, PretrainConfig), (finetune, FinetuneConfig)):
+        args = shlex.split(line.split(" > ")[0])
+        overrides = [a for a in args if "=" in a and not a.startswith("VMAE_") and not a.startswith("OMP_")]
+        cfg = build_config(cls, args[args.index("--config") + 1], overrides)
+        assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv()) == 8
+        assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv(0, 8)) == 1
 
 
 def write_config(tmp_path: Path, change) -> Path:
