@@ -113,7 +113,9 @@ def test_dataset_info_keeps_its_video_roots(tmp_path):
     info = DatasetInfo(name="x", domain="x", num_classes=2, video_roots=[str(tmp_path / "raw")])
     info.save(tmp_path)
     assert json.loads((tmp_path / "dataset.json").read_text())["video_roots"] == [str(tmp_path / "raw")]
-    assert DatasetInfo.load(tmp_path) == info
+    loaded = DatasetInfo.load(tmp_path)
+    assert loaded == info and loaded.allowed_roots() == [str(tmp_path), str(tmp_path / "raw")]
+    assert DatasetInfo(name="x", domain="x", num_classes=2).allowed_roots() is None  # hand-made: unchecked
 
 
 def test_manifest_and_classes_are_written_atomically(tmp_path, monkeypatch):

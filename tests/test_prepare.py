@@ -192,7 +192,7 @@ def test_reprepare_removes_stale_generated_videos_and_nothing_of_the_users(tmp_p
     assert len(videos) == 10 * (2 + 2) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "videos" / "train" / "mine.avi").read_bytes() == b"mine too"
-    assert DatasetInfo.load(tmp_path).video_roots == [str(tmp_path)]
+    assert DatasetInfo.load(tmp_path).allowed_roots() == [str(tmp_path)]  # synthetic: the folder only
 
     def fail(*args):
         raise OSError("killed")

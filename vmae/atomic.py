@@ -18,9 +18,11 @@ from typing import IO, Any
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix, so writers that pick a format by suffix
-    work); on a clean exit it is renamed onto ``path``, on an error it is removed."""
+    work); on a clean exit it is renamed onto ``path``, on an error it is removed. ``fsync=False``
+    skips flushing to the disk (still whole or absent after a kill; for many small files that are
+    cheap to redo, e.g. generated videos and frame-cache entries)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
@@ -28,7 +30,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync(tmp)
+        if fsync:
+            _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

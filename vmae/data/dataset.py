@@ -196,7 +196,7 @@ class ClipDataset(Dataset):
         if defer_augmentation and (normalize or not train):
             raise ValueError("defer_augmentation=True needs train=True and normalize=False (uint8 clips)")
         self.manifest = str(manifest)
-        self.items = read_manifest(manifest, num_classes=info.num_classes, video_roots=info.video_roots)
+        self.items = read_manifest(manifest, num_classes=info.num_classes, video_roots=info.allowed_roots())
         if not self.items:
             raise ValueError(f"{manifest}: no videos listed")
         self.info = info

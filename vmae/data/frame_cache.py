@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from vmae.atomic import atomic_path
 from vmae.data import readers
 from vmae.data.manifest import read_manifest
 from vmae.runinfo import write_json_atomic
@@ -111,10 +112,8 @@ def _cache_one(video: str, target: Path, size: int, backend: str) -> dict:
     except readers.VideoReadError as err:
         return {"bad": err.reason}
     frames = shrink_short_side(frames, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}.npy")
-    np.save(tmp, frames)
-    os.replace(tmp, target)
+    with atomic_path(target, fsync=False) as tmp:
+        np.save(tmp, frames)
     return {"frames": int(frames.shape[0]), "height": int(frames.shape[1]), "width": int(frames.shape[2])}
 
 

@@ -47,9 +47,17 @@ class DatasetInfo:
     frame_stride: int = 2
     flip_allowed: bool = True
     flip_label_map: list[int] = field(default_factory=list)
-    # absolute folders the manifests' videos may lie in (the prepared folder and --raw, recorded by
+    # absolute folders besides the dataset's own that its videos may lie in (--raw, recorded by
     # `vmae prepare`); None = not recorded (a hand-made dataset.json): absolute paths go unchecked
     video_roots: list[str] | None = field(default=None, compare=False)
+    folder: str | None = field(default=None, compare=False, repr=False)  # where load() read it
+
+    def allowed_roots(self) -> list[str] | None:
+        """The folders a manifest's absolute paths may lie in: this dataset's folder and its
+        ``video_roots``; None when no roots were recorded (then they are not checked)."""
+        if self.video_roots is None:
+            return None
+        return ([self.folder] if self.folder else []) + list(self.video_roots)
 
     def __post_init__(self) -> None:
         if not self.flip_label_map:
@@ -96,7 +104,9 @@ class DatasetInfo:
         path = Path(data_dir) / INFO_FILE
         if not path.is_file():
             raise ManifestError(f"{path}: not found: expected a folder prepared by `vmae prepare`")
-        return cls.from_json(json.loads(path.read_text()), source=str(path))
+        info = cls.from_json(json.loads(path.read_text()), source=str(path))
+        info.folder = os.path.abspath(data_dir)
+        return info
 
     def save(self, data_dir: str | Path) -> None:
         write_json_atomic(Path(data_dir) / INFO_FILE, self.to_json())

@@ -56,8 +56,8 @@ def prepare_dataset(spec: DatasetSpec, out_dir: str | Path, raw_dir: str | Path 
         if len(classes) != spec.num_classes:
             raise ValueError(f"{spec.path}: num_classes: {spec.num_classes}: the {spec.format} parser "
                              f"found {len(classes)} classes under {raw_dir}")
-    video_roots = [os.path.abspath(out_dir)] + ([os.path.abspath(raw_dir)] if raw_dir is not None else [])
-    check_inside(splits, video_roots, spec)
+    video_roots = [os.path.abspath(raw_dir)] if raw_dir is not None else []
+    check_inside(splits, [os.path.abspath(out_dir), *video_roots], spec)
     for name, rows in splits.items():
         write_manifest(out_dir / f"{name}.csv", rows)
     remove_stale(previous - {os.path.abspath(p) for rows in splits.values() for p, _ in rows})

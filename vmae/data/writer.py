@@ -7,12 +7,13 @@ always give the same file bytes (no version strings, no time stamps of the wall 
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from vmae.atomic import atomic_path
 
 # codec name -> encoder options (high quality: small motion must survive at 32 px).
 CODEC_OPTIONS: dict[str, dict[str, str]] = {
@@ -46,13 +47,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, codec: str = "mp
     if height % 2 or width % 2:
         raise ValueError(f"{path}: frame size {height}x{width}: expected even height and width")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
+    with atomic_path(path, fsync=False) as tmp:
         _encode(tmp, frames, fps, codec)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _encode(path: Path, frames: np.ndarray, fps: int, codec: str) -> None:

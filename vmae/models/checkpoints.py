@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from vmae.atomic import atomic_path, write_json_atomic
 from vmae.errors import UserError
 from vmae.models.mae import VideoMAE
 from vmae.models.pos_embed import resize_grid_table
@@ -298,8 +299,9 @@ def save_hf(model: VideoViT | VideoMAE, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sd, config = export_hf(model)
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp))
+    write_json_atomic(folder / "config.json", config)
     return folder
 
 

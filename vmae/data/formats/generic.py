@@ -23,6 +23,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from vmae.atomic import write_text_atomic
 from vmae.data.formats.common import (
     FileIndex,
     FormatError,
@@ -152,7 +153,7 @@ def read_videomae_list(path: Path, num_classes: int | None = None) -> list[tuple
 
 def write_videomae_list(path: str | Path, rows: list[tuple[str, int]]) -> None:
     """Write (path, label) rows as an official VideoMAE list: ``<path> <label>`` lines, no header."""
-    Path(path).write_text("".join(f"{video} {label}\n" for video, label in rows), encoding="utf-8")
+    write_text_atomic(path, "".join(f"{video} {label}\n" for video, label in rows))
 
 
 def read_class_file(path: Path) -> list[str]:
