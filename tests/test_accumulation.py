@@ -30,7 +30,7 @@ from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, accumulation_steps, init_distributed, micro_batch_size, shutdown, wrap_model
 from vmae.train.finetune import classification_step
-from vmae.train.loop import RESUME_NAME, Micro, train
+from vmae.train.loop import RESUME_NAME, Micro, config_differences, train
 from vmae.train.optim import param_groups
 from vmae.train.pretrain import VideoMAEObjective, moco_step, videomae_step
 
@@ -274,6 +274,13 @@ def test_config_checks_the_micro_batch():
         build_config(FinetuneConfig, overrides=["mixup=0.8", "optim.batch_size=8", "optim.micro_batch_size=1"])
     assert build_config(FinetuneConfig, overrides=["mixup=0.8", "optim.batch_size=8", "optim.micro_batch_size=1",
                                                    "data.repeated_sampling=2"]).optim.micro_batch_size == 1
+
+
+def test_runs_saved_before_the_key_existed_resume_without_accumulation():
+    saved = {"optim": {"batch_size": 8}}  # a config written before optim.micro_batch_size existed
+    assert config_differences(saved, {"optim": {"batch_size": 8, "micro_batch_size": 0}}) == []
+    assert config_differences(saved, {"optim": {"batch_size": 8, "micro_batch_size": 4}}) == [
+        "optim.micro_batch_size: None saved, 4 now"]
 
 
 if __name__ == "__main__":
