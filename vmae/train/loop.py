@@ -224,7 +224,8 @@ def train(
     net: nn.Module | None = None,
     inputs: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/checkpoint.pt`` if present.
+    """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``<out_dir>/resume.pt`` (else
+    ``checkpoint.pt``) if present; the last epoch's state ends as ``checkpoint.pt``.
 
     model: the unwrapped module (its state dict is checkpointed); ``step_fn`` may call a DDP /
     compiled wrapper of it; it gets each batch with its tensors on ``env.device`` (moved by a
