@@ -152,6 +152,9 @@ def _unpack(archive: Path, dest: Path) -> None:
             else:
                 _run(["bsdtar", "-xf", str(archive), "-C", str(dest)])
         else:
+            if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no safe extraction
+                raise ExtractError(f"{archive}: unpacking tar archives safely needs tarfile's 'data' filter: "
+                                   "expected Python >= 3.11.4 (or 3.10.12)")
             with tarfile.open(archive) as tf:
                 tf.extractall(dest, filter="data")
     except tarfile.FilterError as err:
