@@ -42,6 +42,7 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
+        claims=multiext("results/table_claims", ".csv", ".md"),
         tables=expand("results/table_{study}.{ext}", study=STUDIES, ext=["csv", "md"]),
         figures=expand("results/figures/{study}.png", study=STUDIES),
         reconstructions=reconstruction_pictures(),

@@ -15,8 +15,8 @@ from vmae.report import plots
 
 def table(rows: list[dict]) -> pd.DataFrame:
     """A study table: defaults for the result columns, rows override."""
-    base = {"top1_std": np.nan, "top5": 90.0, "paper_dataset": np.nan, "paper_top1": np.nan,
-            "method": "videomae", "protocol": "finetune", "target": "synthetic-clean"}
+    base = {"top1_ci_low": np.nan, "top1_ci_high": np.nan, "top5": 90.0, "paper_dataset": np.nan,
+            "paper_top1": np.nan, "method": "videomae", "protocol": "finetune", "target": "synthetic-clean"}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
@@ -26,9 +26,18 @@ def _close_figures():
     plt.close("all")
 
 
-def test_data_efficiency_bars_with_std_and_paper_points():
+def whisker_spans(ax) -> list[tuple[float, float]]:
+    """(low, high) of every vertical error-bar segment drawn on ``ax``."""
+    from matplotlib.collections import LineCollection
+
+    segments = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    return sorted((round(float(s[:, 1].min()), 2), round(float(s[:, 1].max()), 2)) for s in segments if len(s))
+
+
+def test_data_efficiency_bars_with_confidence_intervals_and_paper_points():
     rows = [
-        {"target": target, "method": method, "protocol": protocol, "top1": top1, "top1_std": 2.0,
+        {"target": target, "method": method, "protocol": protocol, "top1": top1, "top1_ci_low": top1 - 3.0,
+         "top1_ci_high": top1 + 5.0,
          "paper_dataset": "UCF101" if target == "ucf-like" else np.nan,
          "paper_top1": {"scratch": 51.4, "mocov3": 81.7, "videomae": 91.3}[method] if target == "ucf-like" else np.nan}
         for target in ("synthetic-clean", "ucf-like")
@@ -45,11 +54,20 @@ def test_data_efficiency_bars_with_std_and_paper_points():
     assert sorted(v for v in paper if np.isfinite(v)) == [51.4, 81.7, 91.3]
     labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
     assert sorted(labels) == ["MoCo v3", "VideoMAE", "paper (UCF101)", "scratch"]
-    assert axes[0].get_ylabel() == "top-1 accuracy (%)"
+    assert axes[0].get_ylabel() == "top-1 accuracy (%), mean and 95% CI over seeds (Student t)"
+    assert whisker_spans(axes[0]) == [(27.0, 35.0)] * 2 + [(37.0, 45.0)] * 2 + [(47.0, 55.0)] * 2  # asymmetric
+
+
+def test_a_single_seed_row_has_no_whisker():
+    rows = [{"method": "scratch", "top1": 30.0},  # one seed: no interval
+            {"method": "videomae", "top1": 50.0, "top1_ci_low": 45.0, "top1_ci_high": 55.0}]
+    ax = plots.plot_study("data_efficiency", table(rows)).axes[0]
+    assert whisker_spans(ax) == [(45.0, 55.0)]
 
 
 def test_mask_ratio_curve_marks_the_papers_best_ratio():
-    rows = [{"masking": "tube", "mask_ratio": r, "top1": 40 + 10 * r, "top1_std": 1.0} for r in (0.95, 0.5, 0.9, 0.75)]
+    rows = [{"masking": "tube", "mask_ratio": r, "top1": 40 + 10 * r, "top1_ci_low": 39 + 10 * r,
+             "top1_ci_high": 41 + 10 * r} for r in (0.95, 0.5, 0.9, 0.75)]
     fig = plots.plot_study("mask_ratio", table(rows))
     ax = fig.axes[0]
     line = ax.lines[0]
@@ -72,8 +90,9 @@ def test_data_size_curve_and_masking_bars():
 
 def test_domain_shift_heatmap_values():
     rows = [
-        {"source": "synthetic-clutter", "source_videos": 600, "top1": 62.5, "top1_std": 3.0},
-        {"source": "synthetic-clean", "source_videos": 240, "top1": 55.0, "top1_std": np.nan},
+        {"source": "synthetic-clutter", "source_videos": 600, "top1": 62.5, "top1_ci_low": 58.0,
+         "top1_ci_high": 67.0},
+        {"source": "synthetic-clean", "source_videos": 240, "top1": 55.0},
     ]
     fig = plots.plot_study("domain_shift", table(rows))
     ax = fig.axes[0]
@@ -81,7 +100,7 @@ def test_domain_shift_heatmap_values():
     assert image.shape == (2, 1)
     assert sorted(image.ravel().tolist()) == [55.0, 62.5]
     texts = sorted(t.get_text() for t in ax.texts)
-    assert texts == ["55.0", "62.5\n± 3.0"]
+    assert texts == ["55.0", "62.5\n[58.0, 67.0]"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["synthetic-clean\n(240 videos)", "synthetic-clutter\n(600 videos)"]
 
 

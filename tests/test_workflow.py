@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from vmae.report import studies
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "workflow" / "config"
-STUDIES = ["data_efficiency", "mask_ratio", "masking", "domain_shift", "data_size"]
+STUDIES = list(studies.STUDY_NAMES)
 
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
 
@@ -50,7 +52,7 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     counts = job_counts(out)
-    assert counts["table"] == counts["plot"] == 5
+    assert counts["table"] == counts["plot"] == 5 and counts["claims"] == 1
     assert counts["prepare"] == 2  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
         assert f"results/table_{study}.csv" in out
@@ -77,7 +79,8 @@ def test_frame_cache_is_planned_and_used_when_switched_on(tmp_path):
 def test_main_table_plans_only_its_own_runs(tmp_path):
     config = yaml.safe_load((CONFIGS / "config.yaml").read_text())
     study = config["studies"]["data_efficiency"]
-    seeds, targets = len(config["seeds"]), len(study["targets"])
+    seeds, targets = len(study.get("seeds", config["seeds"])), len(study["targets"])
+    assert seeds >= 5  # the main table's claims rest on at least five paired seeds
     result = snakemake(tmp_path, "--dry-run", "--cores", "2", "results/table_data_efficiency.csv")
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout)
@@ -181,7 +184,9 @@ def test_full_run_of_the_test_config(tmp_path):
     result = snakemake(tmp_path, "--cores", "2", "--configfile", config, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
-    common = ["top1", "top1_std", "top5", "pretrain_loss", "seeds", "n_runs", "paper_dataset", "paper_top1"]
+    common = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
+              "pretrain_steps", "pretrain_clips", "pretrain_s", "eval_steps", "eval_s", "seeds", "paper_dataset",
+              "paper_top1"]
     expected = {
         "data_efficiency": (["target", "train_videos", "method", "protocol"],
                             [("scratch", "finetune"), ("scratch", "linprobe"), ("mocov3", "finetune"),
@@ -196,8 +201,11 @@ def test_full_run_of_the_test_config(tmp_path):
     for study, (leading, rows) in expected.items():
         table = pd.read_csv(results / f"table_{study}.csv")
         assert list(table.columns) == leading + common, study
-        assert table["top1"].between(0, 100).all() and (table["n_runs"] == 1).all(), study
-        assert table["top1_std"].isna().all() and table["paper_top1"].isna().all(), study
+        assert table["top1"].between(0, 100).all() and (table["n_seeds"] == 1).all(), study
+        assert table[["top1_std", "top1_ci_low", "paper_top1"]].isna().all().all(), study  # one seed, synthetic
+        assert not pd.read_csv(results / f"table_{study}_comparisons.csv").empty, study
+        pretrained = table["method"] != "scratch"
+        assert (table.loc[pretrained, "pretrain_steps"] > 0).all() and (table.loc[pretrained, "pretrain_s"] > 0).all()
         assert (results / f"table_{study}.md").is_file() and (results / "figures" / f"{study}.png").is_file()
         if study == "data_efficiency":
             assert list(zip(table["method"], table["protocol"])) == rows
@@ -210,6 +218,9 @@ def test_full_run_of_the_test_config(tmp_path):
             assert list(zip(table["source"], table["source_videos"])) == rows
         else:
             assert list(zip(table["fraction"], table["pretrain_videos"])) == rows
+    claims = pd.read_csv(results / "table_claims.csv")
+    assert set(claims["claim"]) == set(studies.CLAIM_KEYS) and (claims["verdict"] == "inconclusive").all()  # 1 seed
+    assert "Holm-adjusted" in (results / "table_claims.md").read_text()
     assert len(list((results / "figures" / "reconstruct").glob("videomae_*.png"))) == 5
     assert sorted(p.name for p in (results / "figures" / "samples").glob("*.png")) == ["tiny-clean.png",
                                                                                       "tiny-clutter.png"]

@@ -22,7 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("vmae.train.finetune", "supervised fine-tuning (from a checkpoint or from scratch)"),
     "linprobe": ("vmae.train.linprobe", "linear probe on frozen, mean-pooled encoder features"),
     "reconstruct": ("vmae.train.reconstruct", "picture of VideoMAE reconstructions of validation clips"),
-    "table": ("vmae.report.tables", "build a study table from metrics.json files"),
+    "table": ("vmae.report.tables", "build a study table (rows, paired comparisons, claims) from metrics.json files"),
+    "claims": ("vmae.report.claims", "a verdict on each claim of the paper from the studies' claim files"),
     "plot": ("vmae.report.plots", "plot a study table"),
     "bench": ("vmae.bench", "benchmark the model step or the data loader"),
 }

@@ -1,11 +1,13 @@
 """`vmae plot STUDY --table FILE.csv --out FIGURE.png`: the figure of one study's table.
 
-- data_efficiency, masking: grouped bars (mean top-1, whiskers = std over seeds), the paper's
-  numbers as diamonds where the target has a paper counterpart;
-- mask_ratio, data_size: curves of top-1 (mean +- std) against the mask ratio / the pretraining
-  fraction, the paper's points as diamonds; mask_ratio marks the paper's best ratio (0.9);
-- domain_shift: a heatmap of top-1 per pretraining source (rows) and target (columns).
-Tables come from vmae.report.tables (their columns are the contract).
+- data_efficiency, masking: grouped bars (mean top-1, whiskers = its 95% t-interval over seeds),
+  the paper's numbers as diamonds where the target has a paper counterpart;
+- mask_ratio, data_size: curves of top-1 (mean, band = 95% t-interval) against the mask ratio /
+  the pretraining fraction, the paper's points as diamonds; mask_ratio marks the paper's best ratio;
+- domain_shift: a heatmap of top-1 per pretraining source (rows) and target (columns), each cell
+  with its 95% interval.
+A row of one seed has no interval and is drawn without a whisker (not a zero-width one). Tables
+come from vmae.report.tables (their columns are the contract).
 """
 
 from __future__ import annotations
@@ -20,18 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vmae.report.tables import STUDIES  # noqa: E402
+from vmae.report.stats import INTERVAL  # noqa: E402
+from vmae.report.studies import STUDIES, STUDY_NAMES  # noqa: E402
 
 PAPER_BEST_MASK_RATIO = 0.9  # Figure 3 of the paper
+Y_LABEL = f"top-1 accuracy (%), mean and 95% CI over seeds ({INTERVAL})"
 METHOD_LABELS = {"scratch": "scratch", "mocov3": "MoCo v3", "videomae": "VideoMAE"}
 PROTOCOL_LABELS = {"finetune": "fine-tune", "linprobe": "linear probe"}
-TITLES = {
-    "data_efficiency": "Data efficiency: pretrained on the target's own training videos",
-    "mask_ratio": "VideoMAE mask ratio",
-    "masking": "VideoMAE masking strategy",
-    "domain_shift": "Domain shift: pretraining source vs target",
-    "data_size": "VideoMAE pretraining data size",
-}
 
 
 def _panels(n: int, width: float = 5.5, height: float = 4.2):
@@ -39,8 +36,12 @@ def _panels(n: int, width: float = 5.5, height: float = 4.2):
     return fig, list(axes[0])
 
 
-def _std(values: pd.Series) -> np.ndarray:
-    return values.fillna(0.0).to_numpy(dtype=float)
+def ci_errors(rows: pd.DataFrame) -> np.ndarray:
+    """(2, n) distances from each mean down and up to its 95% interval; NaN (no whisker) for a row
+    of one seed."""
+    mean = rows["top1"].to_numpy(dtype=float)
+    return np.stack([mean - rows["top1_ci_low"].to_numpy(dtype=float),
+                     rows["top1_ci_high"].to_numpy(dtype=float) - mean])
 
 
 def _paper_label(table: pd.DataFrame) -> str:
@@ -62,13 +63,13 @@ def bar_chart(table: pd.DataFrame, group_col: str, bar_col: str, labels: dict[st
         for i, bar in enumerate(bars):
             rows = part[part[bar_col] == bar].set_index(group_col).reindex(groups)
             offset = x + (i - (len(bars) - 1) / 2) * width
-            ax.bar(offset, rows["top1"], width, yerr=_std(rows["top1_std"]), capsize=3,
+            ax.bar(offset, rows["top1"], width, yerr=ci_errors(rows), capsize=3,
                    color=colours(i), label=labels.get(bar, bar))
             ax.scatter(offset, rows["paper_top1"], marker="D", color="black", zorder=3, s=25,
                        label=_paper_label(table) if i == 0 and rows["paper_top1"].notna().any() else None)
         ax.set_xticks(x, [str(g) for g in groups])
         ax.set_xlabel(group_col.replace("_", " "))
-        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_ylabel(Y_LABEL)
         ax.set_ylim(0, 100)
         ax.set_title(PROTOCOL_LABELS.get(protocol, protocol))
         ax.grid(axis="y", alpha=0.3)
@@ -79,15 +80,16 @@ def bar_chart(table: pd.DataFrame, group_col: str, bar_col: str, labels: dict[st
 
 
 def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, best_x: float | None = None):
-    """Top-1 (mean +- std over seeds) against ``x_col``, one line per target and protocol."""
+    """Top-1 (mean and its 95% interval over seeds) against ``x_col``, one line per target and protocol."""
     fig, axes = _panels(1, width=6.5)
     ax = axes[0]
     for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
         part = part.sort_values(x_col)
-        x, y, std = part[x_col].to_numpy(float), part["top1"].to_numpy(float), _std(part["top1_std"])
-        line = ax.errorbar(x, y, yerr=std, marker="o", capsize=3,
+        x, y = part[x_col].to_numpy(float), part["top1"].to_numpy(float)
+        line = ax.errorbar(x, y, yerr=ci_errors(part), marker="o", capsize=3,
                            label=f"{target}, {PROTOCOL_LABELS.get(protocol, protocol)}")
-        ax.fill_between(x, y - std, y + std, alpha=0.15, color=line[0].get_color())
+        ax.fill_between(x, part["top1_ci_low"].to_numpy(float), part["top1_ci_high"].to_numpy(float),
+                        alpha=0.15, color=line[0].get_color())
         if part["paper_top1"].notna().any():
             ax.scatter(x, part["paper_top1"], marker="D", color="black", zorder=3, s=30,
                        label=_paper_label(part))
@@ -100,7 +102,7 @@ def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, best_
         labels = [f"{t:g}\n({int(videos[t])} videos)" if pd.notna(videos[t]) else f"{t:g}" for t in ticks]
     ax.set_xticks(ticks, labels)
     ax.set_xlabel(x_label)
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylabel(Y_LABEL)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
@@ -114,13 +116,14 @@ def heatmap(table: pd.DataFrame, title: str):
     fig, axes = _panels(len(panels), width=5.0, height=4.2)
     for ax, ((method, protocol), part) in zip(axes, panels):
         mean = part.pivot(index="source", columns="target", values="top1")
-        std = part.pivot(index="source", columns="target", values="top1_std").reindex_like(mean)
+        low = part.pivot(index="source", columns="target", values="top1_ci_low").reindex_like(mean)
+        high = part.pivot(index="source", columns="target", values="top1_ci_high").reindex_like(mean)
         image = ax.imshow(mean.to_numpy(float), cmap="viridis", vmin=0, vmax=100)
         for (i, j), value in np.ndenumerate(mean.to_numpy(float)):
             if np.isnan(value):
                 continue
-            spread = std.to_numpy(float)[i, j]
-            text = f"{value:.1f}" if np.isnan(spread) else f"{value:.1f}\n± {spread:.1f}"
+            lo, hi = low.to_numpy(float)[i, j], high.to_numpy(float)[i, j]
+            text = f"{value:.1f}" if np.isnan(lo) else f"{value:.1f}\n[{lo:.1f}, {hi:.1f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=9,
                     color="white" if value < 60 else "black")
         videos = part.drop_duplicates("source").set_index("source")["source_videos"]
@@ -130,7 +133,7 @@ def heatmap(table: pd.DataFrame, title: str):
         ax.set_xlabel("target (fine-tuned and evaluated on)")
         ax.set_ylabel("pretraining source")
         ax.set_title(f"{METHOD_LABELS.get(method, method)}, {PROTOCOL_LABELS.get(protocol, protocol)}")
-        fig.colorbar(image, ax=ax, label="top-1 accuracy (%)", shrink=0.8)
+        fig.colorbar(image, ax=ax, label="top-1 accuracy (%), mean [95% CI] over seeds", shrink=0.8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -138,7 +141,7 @@ def heatmap(table: pd.DataFrame, title: str):
 
 def plot_study(study: str, table: pd.DataFrame):
     """The figure of a study's table (a matplotlib Figure)."""
-    title = TITLES[study]
+    title = STUDIES[study].title
     if study == "data_efficiency":
         return bar_chart(table, "target", "method", METHOD_LABELS, title)
     if study == "masking":
@@ -150,11 +153,11 @@ def plot_study(study: str, table: pd.DataFrame):
         return curve_chart(table, "fraction", "fraction of the target's training videos used for pretraining", title)
     if study == "domain_shift":
         return heatmap(table, title)
-    raise ValueError(f"study {study!r}: expected one of {list(STUDIES)}")
+    raise ValueError(f"study {study!r}: expected one of {list(STUDY_NAMES)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", choices=STUDIES, help="which study's figure")
+    parser.add_argument("study", choices=STUDY_NAMES, help="which study's figure")
     parser.add_argument("--table", required=True, help="the study's table (vmae table ... --out FILE.csv)")
     parser.add_argument("--out", required=True, help="output PNG")
     parser.add_argument("--dpi", type=int, default=120)

@@ -2,40 +2,43 @@
 
 Inputs are evaluation metrics (``.../eval/<target>/<protocol>/<init>/metrics.json``) and,
 optionally, the metrics of the pretraining runs they start from (``.../pretrain/<run>/
-metrics.json``, for the pretraining loss and video counts). Run identities come from the paths
-(vmae.report.runs). Rows are the study's settings; top-1/top-5 are the mean over seeds and
-``top1_std`` their standard deviation (ddof=1; empty for one seed). The paper's number for the
-same dataset / method / protocol / setting is merged from vmae/report/paper.csv through each
-dataset YAML's ``paper_name`` (synthetic datasets have none). Writes FILE.csv and FILE.md.
+metrics.json``, for the pretraining loss, video counts and compute). Run identities come from the
+paths (vmae.report.runs); what a study's rows and comparisons are comes from vmae.report.studies.
+Writes four files:
+
+- ``FILE.csv``: one row per setting: ``n_seeds``, mean top-1 with its 95% t-interval
+  (``top1_ci_low`` / ``top1_ci_high``, vmae.report.stats) and std, top-5, the compute each arm got
+  (mean over seeds: pretraining optimiser steps, clips and seconds; evaluation steps and seconds)
+  and the paper's number for the same dataset / method / protocol / setting, merged from
+  vmae/report/paper.csv through each dataset YAML's ``paper_name`` (synthetic datasets have none);
+- ``FILE_comparisons.csv``: every pair of rows that differ only in what the study varies, as the
+  paired difference A - B over shared seeds with its 95% t-interval, p-value and P(A > B);
+- ``FILE_claims.csv``: the paper's claims this study tests (vmae.report.claims), Holm-adjusted
+  over this study's claims only (``vmae claims`` adjusts over all of them);
+- ``FILE.md``: the three as Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from vmae.errors import UserError
-from vmae.report import runs
+from vmae.report import claims, runs, stats
+from vmae.report.studies import COUNT_COLUMNS, STUDIES, STUDY_NAMES, Study
 
 PAPER_CSV = Path(__file__).with_name("paper.csv")
 
-# study -> its leading columns: the keys of a row (its setting) plus video counts, which are
-# constant over seeds (the first is kept). Results and the paper's number follow.
-STUDY_COLUMNS: dict[str, list[str]] = {
-    "data_efficiency": ["target", "train_videos", "method", "protocol"],
-    "mask_ratio": ["target", "masking", "mask_ratio", "method", "protocol"],
-    "masking": ["target", "masking", "mask_ratio", "method", "protocol"],
-    "domain_shift": ["source", "source_videos", "target", "method", "protocol"],
-    "data_size": ["target", "fraction", "pretrain_videos", "train_videos", "method", "protocol"],
-}
-COUNT_COLUMNS = ("train_videos", "source_videos", "pretrain_videos")
-STUDY_KEYS = {study: [c for c in cols if c not in COUNT_COLUMNS] for study, cols in STUDY_COLUMNS.items()}
-STUDIES = tuple(STUDY_KEYS)
-RESULT_COLUMNS = ["top1", "top1_std", "top5", "pretrain_loss", "seeds", "n_runs"]
+COMPUTE_COLUMNS = ["pretrain_steps", "pretrain_clips", "pretrain_s", "eval_steps", "eval_s"]
+RESULT_COLUMNS = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
+                  *COMPUTE_COLUMNS, "seeds"]
 PAPER_COLUMNS = ["paper_dataset", "paper_top1"]
+COMPARISON_COLUMNS = ["a", "b", "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "p_value",
+                      "prob_improvement", "seeds"]
 _ORDER = {"method": list(runs.METHODS), "protocol": list(runs.PROTOCOLS), "masking": list(runs.MASKINGS)}
 
 
@@ -56,11 +59,31 @@ def _field(metrics: dict, key: str, path: Path):
     return metrics[key]
 
 
+def _steps(metrics: dict, path: Path) -> float:
+    """Optimiser steps of a training run: ``steps`` where recorded, else epochs x full batches an
+    epoch (the training loader drops each epoch's remainder) from the resolved config."""
+    if "steps" in metrics:
+        return float(metrics["steps"])
+    batch = _field(metrics, "config", path).get("optim", {}).get("batch_size")
+    if not batch:
+        return math.nan
+    return float(_field(metrics, "epochs", path) * (_field(metrics, "train_videos", path) // batch))
+
+
+def _clips(metrics: dict) -> float:
+    """Training clips a run saw: ``clips`` where recorded, else its mean rate x its training time."""
+    if "clips" in metrics:
+        return float(metrics["clips"])
+    rate, wall = metrics.get("clips_per_s"), metrics.get("wall_s")
+    return float(round(rate * wall)) if rate is not None and wall is not None else math.nan
+
+
 def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluation records (one per eval metrics.json) and pretraining records, keyed by run.
 
     Evaluations: target, protocol, seed, method, init, source, fraction, masking, mask_ratio,
-    top1, top5, train_videos. Pretraining: init (run name), pretrain_loss, pretrain_videos.
+    top1, top5, train_videos, eval_steps, eval_s. Pretraining: init (run name), pretrain_loss,
+    pretrain_videos, pretrain_steps, pretrain_clips, pretrain_s.
     """
     evals, pretrains = [], []
     for path in map(Path, paths):
@@ -71,6 +94,9 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "init": run.name,
                 "pretrain_loss": float(_field(metrics, "final_loss", path)),
                 "pretrain_videos": int(_field(metrics, "train_videos", path)),
+                "pretrain_steps": _steps(metrics, path) if "epochs" in metrics else math.nan,
+                "pretrain_clips": _clips(metrics),
+                "pretrain_s": float(metrics.get("wall_s", math.nan)),
             })
             continue
         run = runs.parse_eval_path(path)
@@ -88,11 +114,27 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "top1": float(_field(metrics, "top1", path)),
             "top5": float(_field(metrics, "top5", path)),
             "train_videos": int(_field(metrics, "train_videos", path)),
+            "eval_steps": _steps(metrics, path) if "epochs" in metrics else math.nan,  # the probe has none
+            "eval_s": float(metrics.get("wall_s", math.nan)),
         })
     if not evals:
         raise TableError("no evaluation metrics.json among the inputs (expected .../eval/<target>/<protocol>/<init>/metrics.json)")
-    pretrain_columns = ["init", "pretrain_loss", "pretrain_videos"]
+    pretrain_columns = ["init", "pretrain_loss", "pretrain_videos", *COMPUTE_COLUMNS[:3]]
     return pd.DataFrame(evals), pd.DataFrame(pretrains, columns=pretrain_columns)
+
+
+def study_records(study: str, metrics_paths: list[str | Path]) -> pd.DataFrame:
+    """One record per evaluation of ``study`` (one seed of one row), its pretraining merged in."""
+    if study not in STUDIES:
+        raise TableError(f"study {study!r}: expected one of {list(STUDY_NAMES)}")
+    evals, pretrains = load_records(metrics_paths)
+    records = evals.merge(pretrains, on="init", how="left")
+    records["source_videos"] = records["pretrain_videos"]
+    keys = list(STUDIES[study].keys)
+    if missing := [k for k in keys if records[k].isna().any()]:
+        bad = records.loc[records[missing].isna().any(axis=1), "init"].unique()
+        raise TableError(f"study {study}: runs {list(bad)} have no {missing} (scratch runs belong to data_efficiency only)")
+    return _sorted(records, keys)
 
 
 def paper_names(datasets: list[str], specs_dir: str | Path | None) -> dict[str, str | None]:
@@ -128,35 +170,24 @@ def read_paper(path: str | Path = PAPER_CSV) -> pd.DataFrame:
     return paper
 
 
-def build_table(
-    study: str,
-    metrics_paths: list[str | Path],
-    paper: pd.DataFrame | None = None,
-    specs_dir: str | Path | None = None,
-) -> pd.DataFrame:
-    """The study's table: one row per setting, mean/std over seeds, the paper's number beside."""
-    if study not in STUDY_KEYS:
-        raise TableError(f"study {study!r}: expected one of {list(STUDY_KEYS)}")
-    evals, pretrains = load_records(metrics_paths)
-    records = evals.merge(pretrains, on="init", how="left")
-    keys = STUDY_KEYS[study]
-    counts = [c for c in STUDY_COLUMNS[study] if c in COUNT_COLUMNS]
-    if study == "domain_shift":
-        records["source_videos"] = records["pretrain_videos"]
-    if missing := [k for k in keys if records[k].isna().any()]:
-        bad = records.loc[records[missing].isna().any(axis=1), "init"].unique()
-        raise TableError(f"study {study}: runs {list(bad)} have no {missing} (scratch runs belong to data_efficiency only)")
+def _row_statistics(part: pd.DataFrame) -> pd.Series:
+    """The result columns of one row from its seeds' records."""
+    top1 = stats.mean_interval(part["top1"].to_list())
+    values = {"n_seeds": top1.n, "top1": top1.mean, "top1_ci_low": top1.low, "top1_ci_high": top1.high,
+              "top1_std": top1.std, "top5": part["top5"].mean(), "pretrain_loss": part["pretrain_loss"].mean(),
+              "seeds": ",".join(str(s) for s in sorted(part["seed"]))}
+    values.update({c: part[c].mean() for c in COMPUTE_COLUMNS})
+    return pd.Series(values)
 
+
+def build_table(study: str, records: pd.DataFrame, paper: pd.DataFrame | None = None,
+                specs_dir: str | Path | None = None) -> pd.DataFrame:
+    """The study's table: one row per setting with its seeds' statistics, the paper's number beside."""
+    spec = STUDIES[study]
+    keys, counts = list(spec.keys), [c for c in spec.columns if c in COUNT_COLUMNS]
     grouped = records.groupby(keys, sort=False, dropna=False)
-    table = grouped.agg(
-        top1=("top1", "mean"),
-        top1_std=("top1", "std"),  # ddof=1; NaN for a single seed
-        top5=("top5", "mean"),
-        pretrain_loss=("pretrain_loss", "mean"),
-        seeds=("seed", lambda s: ",".join(str(v) for v in sorted(s))),
-        n_runs=("seed", "size"),
-        **{c: (c, "first") for c in counts},
-    ).reset_index()
+    table = grouped.apply(_row_statistics, include_groups=False).reset_index()
+    table = table.merge(grouped[counts].first().reset_index(), on=keys) if counts else table
 
     names = paper_names(sorted(set(records["target"]) | set(records["source"].dropna())), specs_dir)
     table["paper_dataset"] = table["target"].map(names)
@@ -169,11 +200,41 @@ def build_table(
                     _setting(study, row, names.get(row.get("source")))))
         for _, row in table.iterrows()
     ]
-    table = _sorted(table, keys)
-    for column in ("top1", "top1_std", "top5"):
-        table[column] = table[column].round(2)
-    table["pretrain_loss"] = table["pretrain_loss"].round(4)
-    return table[STUDY_COLUMNS[study] + RESULT_COLUMNS + PAPER_COLUMNS]
+    table["n_seeds"] = table["n_seeds"].astype(int)
+    table = _rounded(_sorted(table, keys), ["top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5"])
+    return table[list(spec.columns) + RESULT_COLUMNS + PAPER_COLUMNS]
+
+
+def build_comparisons(study: str, records: pd.DataFrame) -> pd.DataFrame:
+    """Paired differences between every two settings of each group (later minus earlier row)."""
+    spec = STUDIES[study]
+    rows = []
+    for group, part in records.groupby(list(spec.group), sort=False, dropna=False):
+        arms = spec.arms(part)
+        labels = list(arms)
+        for i, b in enumerate(labels):
+            for a in labels[i + 1:]:
+                d = stats.paired_difference(arms[a], arms[b])
+                rows.append({**dict(zip(spec.group, group)), "a": a, "b": b, "n_seeds": d.n, "diff": d.mean,
+                             "diff_ci_low": d.low, "diff_ci_high": d.high, "p_value": d.p_value,
+                             "prob_improvement": d.prob_improvement, "seeds": ",".join(map(str, d.seeds))})
+    table = pd.DataFrame(rows, columns=list(spec.group) + COMPARISON_COLUMNS)
+    return _rounded(table, ["diff", "diff_ci_low", "diff_ci_high"], p_columns=["p_value", "prob_improvement"])
+
+
+def _rounded(table: pd.DataFrame, points: list[str], p_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """Accuracy points to 2 decimals, probabilities to 4 (the CSVs' precision)."""
+    table = table.copy()
+    for column in points:
+        table[column] = table[column].astype(float).round(2)
+    for column in p_columns:
+        table[column] = table[column].astype(float).round(4)
+    for column in COMPUTE_COLUMNS:
+        if column in table:
+            table[column] = table[column].astype(float).round(1)
+    if "pretrain_loss" in table:
+        table["pretrain_loss"] = table["pretrain_loss"].astype(float).round(4)
+    return table
 
 
 def _sorted(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -186,29 +247,48 @@ def _sorted(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.sort_values(keys, key=order, kind="stable").reset_index(drop=True)
 
 
-def write_table(table: pd.DataFrame, out_csv: str | Path, title: str) -> Path:
-    """FILE.csv and FILE.md (a Markdown table under a title); returns the Markdown path."""
+def companion(out_csv: str | Path, kind: str) -> Path:
+    """``results/table_X.csv`` -> ``results/table_X_<kind>.csv`` (comparisons, claims)."""
+    out_csv = Path(out_csv)
+    return out_csv.with_name(f"{out_csv.stem}_{kind}.csv")
+
+
+def write_study(out_csv: str | Path, title: str, table: pd.DataFrame, comparisons: pd.DataFrame,
+                claim_rows: pd.DataFrame) -> Path:
+    """FILE.csv, FILE_comparisons.csv, FILE_claims.csv and FILE.md (all three under a title)."""
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_csv, index=False)
+    comparisons.to_csv(companion(out_csv, "comparisons"), index=False)
+    claim_rows.to_csv(companion(out_csv, "claims"), index=False)
     md = out_csv.with_suffix(".md")
-    body = table.astype(object).where(table.notna(), "").to_markdown(index=False)
-    md.write_text(f"## {title}\n\n{body}\n")
+    md.write_text(
+        f"## {title}\n\nMean top-1 over seeds with its 95% interval ({stats.INTERVAL}); compute: mean "
+        f"over seeds of optimiser steps, clips and seconds.\n\n{claims.markdown(table)}\n\n"
+        f"### Comparisons (A - B, paired by seed, 95% interval: {stats.INTERVAL})\n\n{claims.markdown(comparisons)}\n\n"
+        f"### The paper's claims (Holm over this study's claims; `results/table_claims.md` adjusts over all)\n\n"
+        f"{claims.markdown(claims.display(claim_rows))}\n"
+    )
     return md
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", choices=STUDIES, help="which study's table")
+    parser.add_argument("study", choices=STUDY_NAMES, help="which study's table")
     parser.add_argument("metrics", nargs="+", help="metrics.json files of the study's evaluations (and pretraining runs)")
-    parser.add_argument("--out", required=True, help="output CSV (the Markdown goes beside it, .md)")
+    parser.add_argument("--out", required=True,
+                        help="output CSV (FILE.md, FILE_comparisons.csv and FILE_claims.csv go beside it)")
     parser.add_argument("--paper", default=str(PAPER_CSV), help="the paper's numbers (default: vmae/report/paper.csv)")
     parser.add_argument("--datasets", default=None,
                         help="folder of dataset YAMLs, for paper_name (default: the registry's datasets/)")
 
 
 def main(args: argparse.Namespace) -> int:
-    table = build_table(args.study, args.metrics, read_paper(args.paper), args.datasets)
-    md = write_table(table, args.out, title=args.study.replace("_", " "))
-    print(f"{args.study}: {len(table)} rows -> {args.out}, {md}")
+    records = study_records(args.study, args.metrics)
+    table = build_table(args.study, records, read_paper(args.paper), args.datasets)
+    comparisons = build_comparisons(args.study, records)
+    claim_rows = claims.finalise(claims.evaluate(args.study, records))
+    md = write_study(args.out, STUDIES[args.study].title, table, comparisons, claim_rows)
+    print(f"{args.study}: {len(table)} rows, {len(comparisons)} comparisons, {len(claim_rows)} claims -> {md}")
     print(table.to_string(index=False))
+    print(comparisons.to_string(index=False))
     return 0

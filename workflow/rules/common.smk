@@ -7,10 +7,10 @@ import shlex
 from pathlib import Path
 
 from vmae.data.registry import load_spec
-from vmae.report import runs
+from vmae.report import runs, studies
 
 REPO = Path(workflow.basedir)
-STUDIES = ["data_efficiency", "mask_ratio", "masking", "domain_shift", "data_size"]
+STUDIES = list(studies.STUDY_NAMES)
 CONDA_ENV = str(REPO / "workflow" / "envs" / "vmae.yaml")
 
 
@@ -84,79 +84,12 @@ def study_seeds(study):
     return config["studies"][study].get("seeds", config["seeds"])
 
 
-def pretrain_run(method, source, seed, fraction=1.0, masking=None, mask_ratio=None):
-    """A pretraining run; MoCo v3 runs carry no masking."""
-    if method == "mocov3":
-        masking = mask_ratio = None
-    return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio)
-
-
-def _data_efficiency(s, seeds):
-    for target in s["targets"]:
-        ratio = s["mask_ratio_by_target"].get(target, s["mask_ratio"])
-        for seed in seeds:
-            for method in s["methods"]:
-                init = None
-                if method != "scratch":
-                    init = pretrain_run(method, target, seed, 1.0, s["masking"], ratio)
-                yield target, seed, init
-
-
-def _mask_ratio(s, seeds):
-    for ratio in s["ratios"]:
-        for seed in seeds:
-            init = pretrain_run("videomae", s["target"], seed, 1.0, s["masking"], ratio)
-            yield s["target"], seed, init
-
-
-def _masking(s, seeds):
-    for setting in s["settings"]:
-        for seed in seeds:
-            init = pretrain_run(
-                "videomae",
-                s["target"],
-                seed,
-                1.0,
-                setting["masking"],
-                setting["mask_ratio"],
-            )
-            yield s["target"], seed, init
-
-
-def _domain_shift(s, seeds):
-    for pair in s["pairs"]:
-        for method in s["methods"]:
-            for seed in seeds:
-                init = pretrain_run(
-                    method, pair["source"], seed, 1.0, s["masking"], s["mask_ratio"]
-                )
-                yield pair["target"], seed, init
-
-
-def _data_size(s, seeds):
-    for fraction in s["fractions"]:
-        for seed in seeds:
-            init = pretrain_run(
-                "videomae", s["target"], seed, fraction, s["masking"], s["mask_ratio"]
-            )
-            yield s["target"], seed, init
-
-
-_STUDY_GRIDS = {
-    "data_efficiency": _data_efficiency,
-    "mask_ratio": _mask_ratio,
-    "masking": _masking,
-    "domain_shift": _domain_shift,
-    "data_size": _data_size,
-}
-
-
 def study_evals(study):
     """Every evaluation (target, protocol, seed, init) the study's table needs."""
     s = config["studies"][study]
     evals = {
         runs.EvalRun(target, protocol, seed, init)
-        for target, seed, init in _STUDY_GRIDS[study](s, study_seeds(study))
+        for target, seed, init in studies.evaluations(study, s, study_seeds(study))
         for protocol in s["protocols"]
     }
     return sorted(evals, key=lambda e: e.path())

@@ -1,5 +1,5 @@
-# Tables (CSV + Markdown, the paper's numbers beside ours) and figures, built only from the
-# metrics.json files of each study's runs.
+# Tables (CSV + Markdown, the paper's numbers beside ours, paired comparisons, the paper's claims
+# with verdicts) and figures, built only from the metrics.json files of each study's runs.
 
 
 rule table:
@@ -13,6 +13,8 @@ rule table:
             category="Tables",
         ),
         md="results/table_{study}.md",
+        comparisons="results/table_{study}_comparisons.csv",
+        claims="results/table_{study}_claims.csv",
     log:
         "results/logs/table/{study}.log",
     conda:
@@ -25,8 +27,31 @@ rule table:
     params:
         specs=repo_path(config["datasets"]["specs"]),
     shell:
-        "vmae table {wildcards.study} {input.metrics} --paper {input.paper}"
-        " --datasets {params.specs} --out {output.csv} > {log} 2>&1"
+        "vmae table {wildcards.study:q} {input.metrics:q} --paper {input.paper:q}"
+        " --datasets {params.specs:q} --out {output.csv:q} > {log:q} 2>&1"
+
+
+rule claims:
+    input:
+        expand("results/table_{study}_claims.csv", study=STUDIES),
+    output:
+        csv=report(
+            "results/table_claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        md="results/table_claims.md",
+    log:
+        "results/logs/table/claims.log",
+    conda:
+        CONDA_ENV
+    threads: resource("light", "threads")
+    resources:
+        gpu=resource("light", "gpu"),
+        mem_mb=resource("light", "mem_mb"),
+        runtime=resource("light", "runtime"),
+    shell:
+        "vmae claims {input:q} --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule plot:
@@ -48,4 +73,4 @@ rule plot:
         mem_mb=resource("light", "mem_mb"),
         runtime=resource("light", "runtime"),
     shell:
-        "vmae plot {wildcards.study} --table {input.table} --out {output} > {log} 2>&1"
+        "vmae plot {wildcards.study:q} --table {input.table:q} --out {output:q} > {log:q} 2>&1"

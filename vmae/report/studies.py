@@ -1,0 +1,188 @@
+"""The five studies and the paper's claims they test: one home for their names, grids, columns and claims.
+
+A study is a grid of evaluations (target, seed, init) built from its section of the workflow config
+(``studies.<name>`` in workflow/config/*.yaml), a table whose rows are its settings, and the
+comparisons it makes: pairs of rows that differ only in the study's ``varied`` columns, paired by
+seed. A claim is one of those comparisons that the paper makes a statement about, e.g. "VideoMAE >
+scratch, fine-tuned". workflow/rules/common.smk builds its run table from ``evaluations``;
+vmae.report.tables, vmae.report.plots and vmae.report.claims read the rest; tests check the
+config schema's enums against ``STUDIES``, ``runs.METHODS`` and ``runs.MASKINGS``.
+
+Adding a study is one entry in ``STUDIES`` (plus its schema section and config grid); adding a
+claim is one entry in ``CLAIMS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from vmae.report import runs
+
+Evaluation = tuple[str, int, "runs.PretrainRun | None"]  # (target, seed, init); None = from scratch
+Grid = Callable[[Mapping[str, Any], list[int]], Iterator[Evaluation]]
+
+COUNT_COLUMNS = ("train_videos", "source_videos", "pretrain_videos")
+
+
+def pretrain_run(method: str, source: str, seed: int, fraction: float = 1.0,
+                 masking: str | None = None, mask_ratio: float | None = None) -> runs.PretrainRun:
+    """A pretraining run; MoCo v3 runs carry no masking."""
+    if method == "mocov3":
+        masking = mask_ratio = None
+    return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio)
+
+
+def _data_efficiency(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    for target in s["targets"]:
+        ratio = s["mask_ratio_by_target"].get(target, s["mask_ratio"])
+        for seed in seeds:
+            for method in s["methods"]:
+                init = None if method == "scratch" else pretrain_run(method, target, seed, 1.0, s["masking"], ratio)
+                yield target, seed, init
+
+
+def _mask_ratio(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    for ratio in s["ratios"]:
+        for seed in seeds:
+            yield s["target"], seed, pretrain_run("videomae", s["target"], seed, 1.0, s["masking"], ratio)
+
+
+def _masking(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    for setting in s["settings"]:
+        for seed in seeds:
+            init = pretrain_run("videomae", s["target"], seed, 1.0, setting["masking"], setting["mask_ratio"])
+            yield s["target"], seed, init
+
+
+def _domain_shift(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    for pair in s["pairs"]:
+        for method in s["methods"]:
+            for seed in seeds:
+                yield pair["target"], seed, pretrain_run(method, pair["source"], seed, 1.0, s["masking"], s["mask_ratio"])
+
+
+def _data_size(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    for fraction in s["fractions"]:
+        for seed in seeds:
+            yield s["target"], seed, pretrain_run("videomae", s["target"], seed, fraction, s["masking"], s["mask_ratio"])
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study: its grid, its table's leading columns and what its comparisons vary."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]  # a row's setting, with video counts (constant over seeds) among them
+    varied: tuple[str, ...]  # the columns a comparison changes; rows equal elsewhere are compared
+    grid: Grid
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The columns that identify a row (its setting), without the video counts."""
+        return tuple(c for c in self.columns if c not in COUNT_COLUMNS)
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        """The columns held fixed within one comparison."""
+        return tuple(k for k in self.keys if k not in self.varied)
+
+    def label(self, row: Mapping[str, Any]) -> str:
+        """How a comparison names one arm: its varied columns' values, e.g. 'tube 0.75' or 'videomae'."""
+        return " ".join(f"{row[c]:g}" if isinstance(row[c], float) else str(row[c]) for c in self.varied)
+
+    def arms(self, records: pd.DataFrame) -> dict[str, dict[int, float]]:
+        """The arms among ``records`` (one group's evaluations): label -> {seed: top-1}, in row order."""
+        labels = [self.label(row) for _, row in records.iterrows()]
+        arms: dict[str, dict[int, float]] = {}
+        for label, seed, top1 in zip(labels, records["seed"], records["top1"]):
+            arms.setdefault(label, {})[int(seed)] = float(top1)
+        return arms
+
+
+STUDIES: dict[str, Study] = {s.name: s for s in (
+    Study("data_efficiency", "Data efficiency: pretrained on the target's own training videos",
+          ("target", "train_videos", "method", "protocol"), ("method",), _data_efficiency),
+    Study("mask_ratio", "VideoMAE mask ratio",
+          ("target", "masking", "mask_ratio", "method", "protocol"), ("mask_ratio",), _mask_ratio),
+    Study("masking", "VideoMAE masking strategy",
+          ("target", "masking", "mask_ratio", "method", "protocol"), ("masking", "mask_ratio"), _masking),
+    Study("domain_shift", "Domain shift: pretraining source vs target",
+          ("source", "source_videos", "target", "method", "protocol"), ("source",), _domain_shift),
+    Study("data_size", "VideoMAE pretraining data size",
+          ("target", "fraction", "pretrain_videos", "train_videos", "method", "protocol"), ("fraction",), _data_size),
+)}
+STUDY_NAMES = tuple(STUDIES)
+
+
+def evaluations(study: str, section: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+    """Every (target, seed, init) of ``study`` under its config ``section`` and ``seeds``."""
+    return STUDIES[study].grid(section, list(seeds))
+
+
+# --------------------------------------------------------------------------- claims
+
+# Selector values that depend on the rows at hand rather than on a literal.
+LARGEST = "<largest>"  # the largest value of the column among the group's rows
+SMALLEST = "<smallest>"
+TARGET = "<target>"  # equal to the row's target (in-domain)
+NOT_TARGET = "<not target>"  # any other value (out-of-domain); one comparison per value
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the paper that one study tests: arm ``a`` beats arm ``b``.
+
+    ``a`` and ``b`` select a study's rows by column (literal values or the selectors above); the
+    rows must agree on every other column of the study's ``group`` (target, protocol, ...).
+    """
+
+    key: str
+    text: str
+    study: str
+    a: Mapping[str, Any]
+    b: Mapping[str, Any]
+    paper: str  # the paper's numbers for A vs B and where they come from
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # other columns the rows must have
+
+
+_FINETUNE = {"protocol": "finetune"}
+CLAIMS: tuple[Claim, ...] = (
+    Claim("videomae_gt_scratch", "VideoMAE > scratch (fine-tuned)", "data_efficiency",
+          {"method": "videomae"}, {"method": "scratch"},
+          "UCF101 91.3 vs 51.4; HMDB51 62.6 vs 18.0; SSv2 69.6 vs 32.6; K400 80.0 vs 68.8 (Table 2)", _FINETUNE),
+    Claim("videomae_gt_mocov3", "VideoMAE > MoCo v3 (fine-tuned)", "data_efficiency",
+          {"method": "videomae"}, {"method": "mocov3"},
+          "UCF101 91.3 vs 81.7; HMDB51 62.6 vs 39.2; SSv2 69.6 vs 54.2; K400 80.0 vs 74.2 (Table 2)", _FINETUNE),
+    Claim("mocov3_gt_scratch", "MoCo v3 > scratch (fine-tuned)", "data_efficiency",
+          {"method": "mocov3"}, {"method": "scratch"},
+          "UCF101 81.7 vs 51.4; HMDB51 39.2 vs 18.0; SSv2 54.2 vs 32.6; K400 74.2 vs 68.8 (Table 2)", _FINETUNE),
+    Claim("videomae_gt_mocov3_linprobe", "VideoMAE > MoCo v3 (linear probe)", "data_efficiency",
+          {"method": "videomae"}, {"method": "mocov3"}, "SSv2 38.9 vs 33.7 (Table 3)", {"protocol": "linprobe"}),
+    Claim("tube_gt_random", "tube masking > random masking", "masking",
+          {"masking": "tube"}, {"masking": "random"},
+          "SSv2 69.6 vs 68.3; K400 80.0 vs 79.5, both at 0.9 (Table 1)", _FINETUNE),
+    Claim("random_gt_frame", "random masking > frame masking", "masking",
+          {"masking": "random"}, {"masking": "frame"},
+          "SSv2 68.3 vs 61.5; K400 79.5 vs 76.5, random 0.9 vs frame 0.875 (Table 1)", _FINETUNE),
+    Claim("ratio_0.9_ge_0.75", "mask ratio 0.9 at least as good as 0.75", "mask_ratio",
+          {"mask_ratio": 0.9}, {"mask_ratio": 0.75}, "SSv2 69.6 vs 68.0; K400 80.0 vs 79.8 (Table 1)", _FINETUNE),
+    Claim("ratio_0.9_gt_0.5", "mask ratio 0.9 > 0.5", "mask_ratio",
+          {"mask_ratio": 0.9}, {"mask_ratio": 0.5}, "0.9 best, 0.5 clearly worse (Figure 3, no table)", _FINETUNE),
+    Claim("more_data_helps", "more pretraining data helps (largest vs smallest subset)", "data_size",
+          {"fraction": LARGEST}, {"fraction": SMALLEST}, "accuracy rises with the pretraining set (Figure 4)",
+          _FINETUNE),
+    Claim("in_domain_gt_out_of_domain", "a small in-domain pretraining set beats a larger out-of-domain one",
+          "domain_shift", {"source": TARGET}, {"source": NOT_TARGET},
+          "SSv2: 42k-video SSv2 subset 68.7 vs K400 240k 68.5 (Section 4.3)", {"method": "videomae", **_FINETUNE}),
+)
+CLAIM_KEYS = tuple(c.key for c in CLAIMS)
+
+
+def claims_of(study: str) -> tuple[Claim, ...]:
+    """The claims a study tests."""
+    return tuple(c for c in CLAIMS if c.study == study)
