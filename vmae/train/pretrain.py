@@ -5,7 +5,8 @@
 
 Writes ``<out>/resume.pt`` every epoch (rerunning resumes from it; it becomes ``<out>/checkpoint.pt``
 when training ends), ``<out>/log.jsonl`` and
-``<out>/metrics.json`` (method, epochs, final_loss, train_videos, wall_s, clips_per_s, bad_videos).
+``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, final_loss, train_videos, wall_s, clips_per_s,
+bad_videos).
 Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
 CPU generator seeded by (seed, step, rank), and their token indices reach the GPU in one asynchronous
@@ -145,7 +146,8 @@ def main(args: argparse.Namespace) -> int:
                    batch_transform=cli_common.batch_transform(dataset, cfg.compile, env), net=net,
                    inputs=cli_common.input_identity(args))
     cli_common.write_metrics(out, cfg, args, env, {
-        "method": cfg.method, "epochs": result.epochs, "final_loss": result.final_loss,
+        "method": cfg.method, "epochs": result.epochs, "steps": result.steps, "clips": result.clips,
+        "final_loss": result.final_loss,
         "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
         "clips_per_s": result.clips_per_s, "bad_videos": result.bad_videos,
     })
