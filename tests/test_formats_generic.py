@@ -131,3 +131,10 @@ def test_file_index_follows_no_symlinked_folders_and_ignores_outward_file_links(
     assert sorted(index.linked_folders) == [str(raw / "loop1"), str(raw / "loop2")]
     err = capsys.readouterr().err
     assert f"{raw}: ignored 1 symlink(s) to files outside it, e.g. {raw / 'a' / 'passwd.avi'}" in err
+
+
+def test_superscript_digits_are_not_labels(tmp_path):
+    """'²'.isdigit() is True but int('²') fails: such a label is a format error naming file and line."""
+    (tmp_path / "train.txt").write_text("a.mp4 0\nb.mp4 ²\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"train\.txt:2: 'b\.mp4 ²': expected '<path> <0-based label>'"):
+        read_videomae_list(tmp_path / "train.txt", num_classes=3)

@@ -62,6 +62,12 @@ class MissingFilesError(UserError, FileNotFoundError):
         super().__init__(message)
 
 
+def is_index(text: str) -> bool:
+    """True for a non-negative integer in ASCII digits (``str.isdigit`` also accepts ``'²'``, which
+    ``int`` then rejects)."""
+    return text.isascii() and text.isdigit()
+
+
 def need_dir(raw_dir: str | Path | None, dataset: str) -> Path:
     """``raw_dir`` as a Path, or an error saying that this dataset needs ``--raw``."""
     if raw_dir is None:

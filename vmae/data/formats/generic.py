@@ -30,6 +30,7 @@ from vmae.data.formats.common import (
     ParsedDataset,
     UnknownClassError,
     class_index,
+    is_index,
     locate_all,
     option,
     read_lines,
@@ -143,7 +144,7 @@ def read_videomae_list(path: Path, num_classes: int | None = None) -> list[tuple
     rows = []
     for line_no, line in read_lines(path):
         fields = line.rsplit(" ", 1)
-        if len(fields) != 2 or not fields[0] or not fields[1].isdigit():
+        if len(fields) != 2 or not fields[0] or not is_index(fields[1]):
             raise FormatError.at(path, line_no, line, "'<path> <0-based label>'")
         if num_classes is not None and int(fields[1]) >= num_classes:
             raise UnknownClassError.at(path, line_no, line, f"a label in 0..{num_classes - 1}")
@@ -163,7 +164,7 @@ def read_class_file(path: Path) -> list[str]:
 
 def label_of(text: str, classes: list[str], lookup: dict[str, int], path: Path, line_no: int, content: str) -> int:
     """An all-digit label is a 0-based class index; any other is a class name."""
-    if not text.isdigit():
+    if not is_index(text):
         return class_index(lookup, text, path, line_no, content)
     if int(text) >= len(classes):
         raise UnknownClassError.at(path, line_no, content, f"a class index in 0..{len(classes) - 1}")
@@ -210,7 +211,7 @@ def parse_csv(spec: DatasetSpec, raw_dir: Path, split: int) -> ParsedDataset:
     classes = _given_classes(spec, index)
     if classes is None:
         train_labels = [row.label for _, row in rows["train"]]
-        by_index = all(label.isdigit() for label in train_labels)
+        by_index = all(is_index(label) for label in train_labels)
         classes = [str(i) for i in range(spec.num_classes)] if by_index else sorted(set(train_labels))
     lookup = {name: i for i, name in enumerate(classes)}
     parts = [[(row.path, label_of(row.label, classes, lookup, path, row.line_no, row.content), path)

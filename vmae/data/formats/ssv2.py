@@ -18,6 +18,7 @@ from vmae.data.formats.common import (
     FormatError,
     ParsedDataset,
     UnknownClassError,
+    is_index,
     locate_all,
     option,
 )
@@ -48,7 +49,7 @@ def read_labels(path: Path) -> list[str]:
         raise FormatError(f"{path}: a JSON {type(data).__name__}: expected an object {{class name: id string}}")
     ids = {}
     for name, value in data.items():
-        if not (isinstance(value, str) and value.isdigit()):
+        if not (isinstance(value, str) and is_index(value)):
             raise FormatError(f"{path}: {name!r}: {value!r}: expected an id string such as \"0\"")
         ids[int(value)] = name
     if sorted(ids) != list(range(len(data))):

@@ -16,6 +16,7 @@ from vmae.data.formats.common import (
     FormatError,
     ParsedDataset,
     class_index,
+    is_index,
     locate_all,
     option,
     read_lines,
@@ -32,7 +33,7 @@ def read_class_ind(path: Path) -> list[str]:
     classes: list[str] = []
     for line_no, line in read_lines(path):
         fields = line.split()
-        if len(fields) != 2 or not fields[0].isdigit():
+        if len(fields) != 2 or not is_index(fields[0]):
             raise FormatError.at(path, line_no, line, "'<1-based id> <ClassName>'")
         if int(fields[0]) != len(classes) + 1:
             raise FormatError.at(path, line_no, line, f"id {len(classes) + 1} (ids in order from 1)")
@@ -52,7 +53,7 @@ def read_split_list(path: Path, classes: list[str], labelled: bool) -> list[tupl
         folder = fields[0].split("/")[0]
         label = class_index(by_lower, folder.lower(), path, line_no, line)
         if labelled:
-            if not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(classes):
+            if not is_index(fields[1]) or not 1 <= int(fields[1]) <= len(classes):
                 raise FormatError.at(path, line_no, line, f"a class id in 1..{len(classes)}")
             if int(fields[1]) - 1 != label:
                 raise FormatError.at(path, line_no, line,
