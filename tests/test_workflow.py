@@ -116,6 +116,24 @@ def readme_commands(section: str) -> list[str]:
     return [" ".join(line.split()) for line in lines if line.startswith("snakemake ")]
 
 
+def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
+    """The README's five-studies commands, run from the repository as written with `-n` added
+    (`--directory` keeps the repository clean); the `--report` one needs finished results and runs
+    in test_full_run_of_the_test_config."""
+    commands = readme_commands("## The five studies")
+    assert len(commands) == 8
+    for i, command in enumerate(c for c in commands if "--report" not in c):
+        args = shlex.split(command, comments=True)[1:] + ["-n"]
+        result = subprocess.run(["snakemake", *args, "--directory", str(tmp_path / str(i))], cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, command + "\n" + out[-3000:]
+        targets = [a for a in args if a.startswith("results/")]
+        counts = job_counts(out)
+        assert counts["table"] == (1 if targets and targets[0] != "results/table_claims.csv" else 5), command
+        assert counts.get("claims", 0) == (0 if targets and targets[0] != "results/table_claims.csv" else 1), command
+
+
 def test_readme_gpu_commands_plan_the_paper_batch_on_8_and_on_1_gpu(tmp_path):
     """The README's GPU-section commands, run from the repository as written (`-n` added where they
     would train; `--directory` keeps the repository clean); the SLURM one needs an account."""
