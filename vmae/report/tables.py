@@ -29,7 +29,7 @@ import pandas as pd
 
 from vmae.errors import UserError
 from vmae.report import claims, runs, stats
-from vmae.report.studies import COUNT_COLUMNS, STUDIES, STUDY_NAMES, Study
+from vmae.report.studies import COUNT_COLUMNS, STUDIES, STUDY_NAMES
 
 PAPER_CSV = Path(__file__).with_name("paper.csv")
 
