@@ -71,6 +71,11 @@ def _by_arm(study: str, records: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {label: part for label, part in records.groupby(labels, sort=False)}
 
 
+def _scores(arm: pd.DataFrame) -> dict[int, float]:
+    """seed -> top-1 of one arm's records."""
+    return {int(seed): float(top1) for seed, top1 in zip(arm["seed"], arm["top1"])}
+
+
 def _claim_rows(claim: Claim, records: pd.DataFrame) -> list[dict[str, Any]]:
     study = STUDIES[claim.study]
     part = select(records, claim.fixed)
@@ -81,7 +86,7 @@ def _claim_rows(claim: Claim, records: pd.DataFrame) -> list[dict[str, Any]]:
             for b_label, b in _by_arm(claim.study, select(members, claim.b)).items():
                 if a_label == b_label:
                     continue
-                d = stats.paired_difference(study.arms(a)[a_label], study.arms(b)[b_label])
+                d = stats.paired_difference(_scores(a), _scores(b))
                 rows.append({
                     "claim": claim.key, "study": claim.study, "text": claim.text, "target": where.get("target"),
                     "protocol": where.get("protocol"), "a": a_label, "b": b_label, "paper": claim.paper,
