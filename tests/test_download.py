@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures.loopback import Server
 from fixtures.rar4 import write_rar
 from fixtures.specs import user_spec
 
@@ -21,57 +22,11 @@ from vmae.data.formats import build_split
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
 
 
-class Server:
-    """Serves ``files`` (url path -> bytes) on 127.0.0.1 with Range support. ``drops[path]``: byte
-    counts after which successive requests cut the connection (then normal service); ``requests``:
-    (path, Range header or None) of every request."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.drops: dict[str, list[int]] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                server.requests.append((self.path, self.headers.get("Range")))
-                if self.path not in server.files:
-                    self.send_error(404)
-                    return
-                data, start = server.files[self.path], 0
-                if self.headers.get("Range"):
-                    start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                cuts = server.drops.get(self.path)
-                if cuts:
-                    self.wfile.write(data[start:start + cuts.pop(0)])
-                    self.close_connection = True
-                    return
-                self.wfile.write(data[start:])
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
     srv = Server()
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    srv.close()
 
 
 def _remote(server: Server, name: str, data: bytes, **checks: object) -> RemoteFile:
@@ -137,30 +92,39 @@ def test_http_error_names_the_url_without_retrying(server, tmp_path):
     assert len(server.requests) == 1
 
 
-def _download_spec(tmp_path: Path, server: Server, archives: dict[str, bytes], fmt: str, bad: str = ""):
+def _download_spec(tmp_path: Path, server: Server, archives: dict[str, bytes], fmt: str, bad: str = "",
+                   provides: dict[str, list[str]] | None = None):
     files = []
     for name, data in archives.items():
         server.files[f"/{name}"] = data
         digest = "f" * 64 if name == bad else hashlib.sha256(data).hexdigest()
-        files.append({"url": f"{server.url}/{name}", "filename": name, "size": len(data), "sha256": digest})
+        files.append({"url": f"{server.url}/{name}", "filename": name, "size": len(data), "sha256": digest,
+                      **({"provides": provides[name]} if provides and name in provides else {})})
     return user_spec(tmp_path, f"tiny-{fmt}", format=fmt, source={"kind": "download", "files": files})
+
+
+UCF_VIDEOS = {"UCF-101/HandstandPushups/v_HandStandPushups_g01_c01.avi": b"v1",
+              "UCF-101/HandstandPushups/v_HandStandPushups_g08_c01.avi": b"v2",
+              "UCF-101/Archery/v_Archery_g01_c01.avi": b"v3"}
+UCF_LISTS = {"ucfTrainTestlist/classInd.txt": b"1 Archery\r\n2 HandstandPushups\r\n",
+             "ucfTrainTestlist/trainlist01.txt": b"HandstandPushups/v_HandStandPushups_g08_c01.avi 2\r\n",
+             "ucfTrainTestlist/testlist01.txt":
+                 b"Archery/v_Archery_g01_c01.avi\r\nHandstandPushups/v_HandStandPushups_g01_c01.avi\r\n"}
+
+
+def _ucf_archives(tmp_path: Path) -> dict[str, bytes]:
+    """UCF101.rar (the videos) and splits.zip (the lists), in the official layouts."""
+    rar = write_rar(tmp_path / "src.rar", UCF_VIDEOS).read_bytes()
+    zip_path = tmp_path / "splits.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for name, data in UCF_LISTS.items():
+            zf.writestr(name, data)
+    return {"UCF101.rar": rar, "splits.zip": zip_path.read_bytes()}
 
 
 def test_end_to_end_ucf101_style_download(server, tmp_path):
     rar_tool()  # without unar or bsdtar this fails here, saying what to install
-    videos = {"UCF-101/HandstandPushups/v_HandStandPushups_g01_c01.avi": b"v1",
-              "UCF-101/HandstandPushups/v_HandStandPushups_g08_c01.avi": b"v2",
-              "UCF-101/Archery/v_Archery_g01_c01.avi": b"v3"}
-    rar = write_rar(tmp_path / "src.rar", videos).read_bytes()
-    lists = {"ucfTrainTestlist/classInd.txt": b"1 Archery\r\n2 HandstandPushups\r\n",
-             "ucfTrainTestlist/trainlist01.txt": b"HandstandPushups/v_HandStandPushups_g08_c01.avi 2\r\n",
-             "ucfTrainTestlist/testlist01.txt":
-                 b"Archery/v_Archery_g01_c01.avi\r\nHandstandPushups/v_HandStandPushups_g01_c01.avi\r\n"}
-    zip_path = tmp_path / "splits.zip"
-    with zipfile.ZipFile(zip_path, "w") as zf:
-        for name, data in lists.items():
-            zf.writestr(name, data)
-    spec = _download_spec(tmp_path, server, {"UCF101.rar": rar, "splits.zip": zip_path.read_bytes()}, "ucf101")
+    spec = _download_spec(tmp_path, server, _ucf_archives(tmp_path), "ucf101")
     raw = tmp_path / "raw"
     parsed = build_split(spec, raw, None)
     assert parsed.classes == ["Archery", "HandstandPushups"]
@@ -170,6 +134,29 @@ def test_end_to_end_ucf101_style_download(server, tmp_path):
     assert (raw / "UCF101" / "UCF-101" / "Archery" / "v_Archery_g01_c01.avi").read_bytes() == b"v3"
     requests = len(server.requests)
     assert build_split(spec, raw, None) == parsed and len(server.requests) == requests  # all skipped
+
+
+@pytest.mark.parametrize(("present", "fetched"), [
+    ("videos and lists", []),  # a lab's unpacked copy: nothing is downloaded (no network needed)
+    ("videos", ["/splits.zip"]),  # the lists are fetched, never the 6.5 GB video archive
+    ("lists", ["/UCF101.rar"]),
+    ("nothing", ["/splits.zip", "/UCF101.rar"]),  # the annotations first, then what they still lack
+])
+def test_an_extracted_copy_is_used_and_only_what_is_missing_is_downloaded(server, tmp_path, present, fetched):
+    rar_tool()
+    spec = _download_spec(tmp_path, server, _ucf_archives(tmp_path), "ucf101",
+                          provides={"splits.zip": ["classInd.txt", "trainlist0[123].txt", "testlist0[123].txt"]})
+    raw = tmp_path / "raw"
+    copied = {**(UCF_VIDEOS if "videos" in present else {}), **(UCF_LISTS if "lists" in present else {})}
+    for name, data in copied.items():
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        (raw / name).write_bytes(data)
+    parsed = build_split(spec, raw, None)
+    assert [path for path, _ in server.requests] == fetched
+    assert parsed.classes == ["Archery", "HandstandPushups"] and parsed.missing == []
+    assert [(Path(p).read_bytes(), label) for p, label in parsed.train + parsed.val] == [
+        (b"v2", 1), (b"v3", 0), (b"v1", 1)]
+    assert build_split(spec, raw, None) == parsed and len(server.requests) == len(fetched)  # nothing again
 
 
 def test_end_to_end_bad_checksum_extracts_nothing(server, tmp_path):

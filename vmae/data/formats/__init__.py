@@ -5,6 +5,14 @@ download + verify + extract, skipping what is complete; ``kind: manual``: check 
 ``expected`` files are below ``raw_dir``), then runs the parser of ``spec.format`` (``PARSERS``) and
 checks the class count. It only checks that videos exist; it never decodes them.
 
+Already-extracted copies (``kind: download``): labs keep UCF101 and HMDB51 unpacked on shared
+storage, so what is below ``raw_dir`` is used as it is and only what is missing is downloaded, in
+three steps (``parse_downloaded``): (1) if the parser finds every file it needs (annotations and
+every listed video), nothing is fetched; (2) else the entries whose ``provides`` names (the
+annotation files an archive unpacks to) are not all below ``raw_dir`` are fetched, and the parser
+tries again; (3) else the remaining entries (the videos) are fetched. An archive already downloaded
+is verified and its finished extraction kept, as before.
+
 Missing videos: Kinetics-400 copies always lack some, so its parser leaves them out and lists them
 in ``ParsedDataset.missing``. For every other format a listed video that is absent is an error
 naming it (a broken download or extraction), unless ``format_options.allow_missing: true``.
@@ -12,6 +20,8 @@ naming it (a broken download or extraction), unless ``format_options.allow_missi
 
 from __future__ import annotations
 
+import fnmatch
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +43,8 @@ if TYPE_CHECKING:
     from vmae.data.registry import DatasetSpec
 
 __all__ = ["PARSERS", "FormatError", "MissingFilesError", "ParsedDataset", "Parser", "UnknownClassError",
-           "build_split", "check_expected", "fetch_source"]
+           "build_split", "check_expected", "fetch_source",
+           "parse_downloaded"]
 
 
 @dataclass(frozen=True)
@@ -70,14 +81,29 @@ def check_expected(spec: DatasetSpec, raw_dir: Path) -> None:
                                 f"file(s) of {spec.name}", spec.source.get("instructions", ""))
 
 
+def fetch_entry(entry: dict, raw_dir: Path) -> None:
+    """Download + verify one ``source.files`` entry and unpack it (unless ``extract: false``)."""
+    path = download(RemoteFile.from_dict(entry), raw_dir)
+    if entry.get("extract", True) and archive_suffix(path):
+        extract_archive(path)
+
+
+def provided(entry: dict, index: FileIndex | None) -> bool:
+    """True when every ``provides`` pattern of ``entry`` (a file name, ``*`` / ``?`` / ``[...]``
+    allowed) matches a file below the index root; False for an entry without ``provides`` or
+    without an index (no raw folder yet)."""
+    patterns = entry.get("provides", [])
+    names = list(index.names()) if patterns and index is not None else []
+    return bool(patterns) and all(fnmatch.filter(names, pattern) for pattern in patterns)
+
+
 def fetch_source(spec: DatasetSpec, raw_dir: Path) -> None:
-    """Make the raw files present: download + verify + extract, or check a manual placement."""
+    """Make the raw files present: download + verify + extract every entry, or check a manual
+    placement (``build_split`` fetches downloads by ``parse_downloaded`` instead)."""
     kind = spec.source["kind"]
     if kind == "download":
         for entry in spec.source["files"]:
-            path = download(RemoteFile.from_dict(entry), raw_dir)
-            if entry.get("extract", True) and archive_suffix(path):
-                extract_archive(path)
+            fetch_entry(entry, raw_dir)
     elif kind == "manual":
         check_expected(spec, raw_dir)
     else:
@@ -106,9 +132,47 @@ def build_split(spec: DatasetSpec, raw_dir: str | Path | None, split: int | None
         raise FormatError(f"{spec.path}: format: {spec.format!r}: expected one of {sorted(PARSERS)}")
     raw = need_dir(raw_dir, spec.name)
     chosen = resolve_split(spec, split)
-    fetch_source(spec, raw)
-    parsed = PARSERS[spec.format].parse(spec, raw, chosen)
+    if spec.source["kind"] == "download":
+        parsed = parse_downloaded(spec, raw, chosen)
+    else:
+        fetch_source(spec, raw)
+        parsed = PARSERS[spec.format].parse(spec, raw, chosen)
     if len(parsed.classes) != spec.num_classes:
         raise FormatError(f"{spec.path}: num_classes: {spec.num_classes}: the {spec.format} annotations below "
                           f"{raw} give {len(parsed.classes)} classes ({parsed.classes[:5]}...)")
     return parsed
+
+
+def _parse_complete(spec: DatasetSpec, raw_dir: Path, split: int) -> ParsedDataset | None:
+    """The parse of what is below ``raw_dir`` if it lacks nothing (no missing annotation file, no
+    missing listed video), else None."""
+    if not raw_dir.is_dir():
+        return None
+    try:
+        parsed = PARSERS[spec.format].parse(spec, raw_dir, split)
+    except MissingFilesError:
+        return None
+    return None if parsed.missing else parsed
+
+
+def parse_downloaded(spec: DatasetSpec, raw_dir: Path, split: int) -> ParsedDataset:
+    """A ``kind: download`` dataset: use what is below ``raw_dir``, fetch only what is missing (the
+    three steps of the module docstring), then parse."""
+    parsed = _parse_complete(spec, raw_dir, split)
+    if parsed is not None:
+        print(f"{spec.name}: every file the {spec.format} split {split} needs is below {raw_dir}: "
+              "nothing downloaded", file=sys.stderr, flush=True)
+        return parsed
+    index = FileIndex(raw_dir) if raw_dir.is_dir() else None
+    needed = [entry for entry in spec.source["files"] if not provided(entry, index)]
+    annotations = [entry for entry in needed if entry.get("provides")]
+    videos = [entry for entry in needed if not entry.get("provides")]
+    for entry in annotations:
+        fetch_entry(entry, raw_dir)
+    if annotations and videos:
+        parsed = _parse_complete(spec, raw_dir, split)
+        if parsed is not None:
+            return parsed
+    for entry in videos:
+        fetch_entry(entry, raw_dir)
+    return PARSERS[spec.format].parse(spec, raw_dir, split)
