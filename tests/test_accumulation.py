@@ -137,6 +137,7 @@ def test_k_micro_batches_make_the_step_of_one_batch(tmp_path, method):
     assert totals[0]["clips"] == totals[1]["clips"] == STEPS * MICRO * K * CLIPS_PER_VISIT
 
 
+@pytest.mark.slow
 def test_a_run_killed_inside_an_accumulation_cycle_resumes_to_the_same_weights(tmp_path):
     straight, _ = run("videomae", MICRO, tmp_path / "straight", epochs=3)
     out = tmp_path / "killed"

@@ -14,22 +14,42 @@ from vmae.data.dataset import ClipDataset, build_loader
 from vmae.data.manifest import DatasetInfo, read_manifest
 
 
-def test_bench_loader_reports_every_figure(tmp_path):
+def test_bench_loader_reports_every_figure(tmp_path, monkeypatch):
+    """Each method's dataset, timed by a stub at fixed rates: the speedups are those rates' ratios."""
+    rates = iter([10.0, 35.0, 20.0, 50.0, 70.0, 90.0])
+    measured = []
+
+    def fixed_rate(dataset: ClipDataset, args) -> float:
+        measured.append((dataset.clips_per_visit, dataset.normalize, dataset.defer_augmentation,
+                         dataset.cache is not None))
+        return next(rates)
+
+    monkeypatch.setattr(bench_loader, "clips_per_second", fixed_rate)
     parser = argparse.ArgumentParser()
     bench_loader.add_arguments(parser)
     args = parser.parse_args(["--folder", str(tmp_path), "--videos", "2", "--workers", "0", "--img-size", "32",
                               "--batch-clips", "4", "--seconds", "0.1"])
     result = bench_loader.run(args)
-    for key in ("naive_clips_per_s", "loader_clips_per_s", "loader_float_clips_per_s", "deferred_clips_per_s",
-                "cached_clips_per_s", "cached_deferred_clips_per_s"):
-        assert result[key] > 0, key
-    assert result["speedup"] == pytest.approx(result["loader_clips_per_s"] / result["naive_clips_per_s"], abs=0.02)
+    # (k, float out, deferred, cached): naive, loader, loader float, deferred, cached, cached deferred
+    assert measured == [(1, True, False, False), (4, False, False, False), (4, True, False, False),
+                        (4, False, True, False), (4, False, False, True), (4, False, True, True)]
+    assert (result["naive_clips_per_s"], result["loader_clips_per_s"], result["loader_float_clips_per_s"],
+            result["deferred_clips_per_s"], result["cached_clips_per_s"],
+            result["cached_deferred_clips_per_s"]) == (10.0, 35.0, 20.0, 50.0, 70.0, 90.0)
+    assert (result["speedup"], result["deferred_speedup"], result["cached_speedup"]) == (3.5, 5.0, 7.0)
     assert (result["videos"], result["workers"], result["clips_per_visit"]) == (2, 0, 4)
     videos = read_manifest(tmp_path / "train.csv")
     assert len(videos) == 2
     for path, _ in videos:  # UCF101-like: 320x240 MPEG-4 AVI, 60-100 frames
         reader = readers.open_reader(path)
         assert 60 <= reader.num_frames <= 100 and reader.get([0]).shape == (1, 240, 320, 3)
+
+
+def test_clips_per_second_counts_every_clip_of_a_batch(tiny_dataset):
+    dataset = ClipDataset(tiny_dataset / "train.csv", DatasetInfo.load(tiny_dataset), DataConfig(), num_frames=8,
+                          img_size=32, train=True, clips_per_visit=2, normalize=False)
+    args = argparse.Namespace(batch_clips=4, workers=0, seconds=0.05)
+    assert bench_loader.clips_per_second(dataset, args) > 0
 
 
 def test_moving_frames_change_every_frame():

@@ -18,11 +18,8 @@ from vmae.models import build_encoder, build_moco, build_videomae
 from vmae.models.checkpoints import (
     UntrustedCheckpointError, convert_official, load_encoder_weights, load_torch_file,
 )
-from vmae.models.mae import VideoMAE
-from vmae.models.vit import VideoViT
 
 D, DEPTH, HEADS, DEC, HID = 32, 2, 2, 16, 128
-TINY = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=D, depth=DEPTH, num_heads=HEADS)
 
 
 def _official_block(prefix: str, dim: int, hidden: int, layer_scale: bool) -> dict[str, torch.Tensor]:
@@ -63,18 +60,20 @@ def _official_finetune_sd(num_classes: int = 5) -> dict[str, torch.Tensor]:
     return sd
 
 
-def test_official_pretraining_layout_loads_strictly_into_videomae():
+def test_official_pretraining_layout_loads_strictly_into_videomae(tiny_mae):
     for layer_scale in (False, True):
-        model = VideoMAE(**TINY, decoder_embed_dim=DEC, decoder_depth=1, decoder_num_heads=2,
-                         init_values=0.1 if layer_scale else 0.0)
+        model = tiny_mae(init_values=0.1 if layer_scale else 0.0)
         converted = convert_official(_official_pretrain_sd(layer_scale))
-        assert model.load_state_dict(converted, strict=True) is not None
+        model.load_state_dict(converted, strict=True)
+        state = model.state_dict()
+        assert state.keys() == converted.keys()
+        assert all(torch.equal(state[key], value) for key, value in converted.items())
         qkv_bias = converted["encoder.blocks.1.attn.qkv.bias"]
         assert torch.count_nonzero(qkv_bias[D:2 * D]) == 0
 
 
-def test_official_finetuned_layout_loads_strictly_into_videovit():
-    model = VideoViT(**TINY, num_classes=5)
+def test_official_finetuned_layout_loads_strictly_into_videovit(tiny_vit):
+    model = tiny_vit(num_classes=5)
     official = _official_finetune_sd()
     model.load_state_dict(convert_official({f"backbone.{k}": v for k, v in official.items()}), strict=True)
     assert torch.equal(model.head.weight, official["head.weight"])
@@ -96,19 +95,19 @@ def _reference_official_block(x: torch.Tensor, sd: dict[str, torch.Tensor], p: s
     return x + sd[f"{p}gamma_2"] * (h @ sd[f"{p}mlp.fc2.weight"].t() + sd[f"{p}mlp.fc2.bias"])
 
 
-def test_q_v_bias_and_layer_scale_match_reference_attention():
+def test_q_v_bias_and_layer_scale_match_reference_attention(tiny_mae):
     official = _official_pretrain_sd(layer_scale=True)
-    model = VideoMAE(**TINY, decoder_embed_dim=DEC, decoder_depth=1, decoder_num_heads=2, init_values=0.1).eval()
+    model = tiny_mae(init_values=0.1).eval()
     model.load_state_dict(convert_official(official), strict=True)
     x = torch.randn(2, 7, D)
     expected = _reference_official_block(x, official, "encoder.blocks.0.", HEADS)
     assert torch.allclose(model.encoder.blocks[0](x), expected, atol=1e-5)
 
 
-def test_official_checkpoint_file_with_args_namespace(tmp_path):
+def test_official_checkpoint_file_with_args_namespace(tiny_vit, tmp_path):
     path = tmp_path / "checkpoint-799.pth"
     torch.save({"model": _official_pretrain_sd(), "epoch": 799, "args": argparse.Namespace(mask_ratio=0.9)}, path)
-    model = VideoViT(**TINY, num_classes=4)
+    model = tiny_vit(num_classes=4)
     log = load_encoder_weights(model, path)  # weights only: argparse.Namespace is on the allowlist
     assert "official VideoMAE checkpoint" in log[0] and not any("unpickled" in line for line in log)
     assert any("norm.bias" in line and "dropped" in line for line in log)
@@ -158,17 +157,17 @@ def test_other_grid_is_logged_and_runs():
     assert encoder(torch.randn(1, 3, 32, 32, 32)).shape == (1, 2)
 
 
-def test_learned_position_table_is_interpolated():
+def test_learned_position_table_is_interpolated(tiny_vit):
     official = _official_finetune_sd()
     official["pos_embed"] = torch.randn(1, 2 * 4 * 4, D)
-    model = VideoViT(**{**TINY, "num_frames": 8, "img_size": 32}, num_classes=5)
+    model = tiny_vit(num_frames=8, img_size=32, num_classes=5)
     log = load_encoder_weights(model, {"module": official})
     assert any("interpolated (trilinear) from grid (2, 4, 4) to (4, 8, 8)" in line for line in log)
     assert model.pos_embed.shape == (1, 256, D) and "pos_embed" in model.state_dict()
 
 
-def test_mismatched_model_is_an_error_naming_keys():
-    model = VideoViT(**{**TINY, "depth": 1}, num_classes=5)
+def test_mismatched_model_is_an_error_naming_keys(tiny_vit):
+    model = tiny_vit(depth=1, num_classes=5)
     with pytest.raises(ValueError, match="blocks.1"):
         load_encoder_weights(model, {"model": _official_finetune_sd()})
     with pytest.raises(FileNotFoundError, match="nowhere.pt"):
@@ -199,10 +198,10 @@ def _evil_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     return path, marker
 
 
-def test_malicious_checkpoint_runs_nothing_and_names_the_flag(tmp_path):
+def test_malicious_checkpoint_runs_nothing_and_names_the_flag(tiny_vit, tmp_path):
     path, marker = _evil_checkpoint(tmp_path)
     with pytest.raises(UntrustedCheckpointError) as err:
-        load_encoder_weights(VideoViT(**TINY, num_classes=4), path)
+        load_encoder_weights(tiny_vit(num_classes=4), path)
     assert not marker.exists()
     message = str(err.value)
     assert message.startswith(f"{path}: not loadable as weights only (it needs posix.system)")
@@ -222,12 +221,12 @@ def test_finetune_init_with_a_malicious_checkpoint_runs_nothing(tmp_path, tiny_d
     assert not marker.exists() and not (tmp_path / "r.png").exists()
 
 
-def test_trust_checkpoint_unpickles_a_file_the_user_trusts(tmp_path):
+def test_trust_checkpoint_unpickles_a_file_the_user_trusts(tiny_vit, tmp_path):
     path = tmp_path / "checkpoint-799.pth"
     torch.save({"model": _official_pretrain_sd(), "state": TrainingState(799)}, path)
     with pytest.raises(UntrustedCheckpointError, match=r"it needs test_checkpoints\.TrainingState"):
-        load_encoder_weights(VideoViT(**TINY, num_classes=4), path)
-    log = load_encoder_weights(VideoViT(**TINY, num_classes=4), path, trust=True)
+        load_encoder_weights(tiny_vit(num_classes=4), path)
+    log = load_encoder_weights(tiny_vit(num_classes=4), path, trust=True)
     assert log[1] == f"{path}: unpickled in full (--trust-checkpoint)" and "loaded" in " ".join(log)
 
 

@@ -10,60 +10,32 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from test_readers import bad_files
-from vmae.bench.loader import moving_frames
 from vmae.config import DataConfig
 from vmae.data import readers, transforms
 from vmae.data.dataset import ClipDataset, EpochSampler, SampleKey, build_loader, collate_eval
 from vmae.data.manifest import DatasetInfo, write_manifest
-from vmae.data.writer import write_video
-
-T, SIZE = 4, 32
-INFO = DatasetInfo(name="toy", domain="clean", num_classes=3, frames_per_clip=T, sampling_mode="dense",
-                   frame_stride=2, flip_allowed=True, flip_label_map=[1, 0, 2])
-
-
-def half_bright(num_frames: int) -> np.ndarray:
-    """Bright left half, dark right half (so a flip is visible after any crop), plus motion."""
-    frames = moving_frames(num_frames, SIZE, SIZE, seed=0) // 4
-    frames[:, :, : SIZE // 2] += 160
-    return frames
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy")
-    for i in range(3):
-        write_video(root / f"v{i}.avi", half_bright(24 + 4 * i), fps=25)
-    write_manifest(root / "train.csv", [(str(root / f"v{i}.avi"), i) for i in range(3)])
-    return root
-
-
-def dataset(manifest: Path, train: bool, k: int = 1, info: DatasetInfo = INFO, **cfg) -> ClipDataset:
-    return ClipDataset(manifest, info, DataConfig(**cfg), num_frames=T, img_size=SIZE, train=train,
-                       clips_per_visit=k)
-
 
 def is_flipped(clip: torch.Tensor) -> bool:
     """clip: (C, T, H, W) normalised; bright half on the right means flipped."""
-    return bool(clip[..., SIZE // 2:].mean() > clip[..., : SIZE // 2].mean())
+    half = clip.shape[-1] // 2
+    return bool(clip[..., half:].mean() > clip[..., :half].mean())
 
 
-def test_train_item_shapes_and_values(folder):
-    ds = dataset(folder / "train.csv", train=True, k=3)
+def test_train_item_shapes_and_values(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
     assert len(ds) == 3 and ds.stride == 2  # frame_stride 0 -> the dataset's own
     clips, label, bad = ds[2]
-    assert clips.shape == (3, 3, T, SIZE, SIZE) and clips.dtype == torch.float32
+    assert clips.shape == (3, 3, 4, 32, 32) and clips.dtype == torch.float32
     assert label == 2 and bad == 0
     assert -2.2 < clips.min() < clips.max() < 2.7  # (0..1 - mean) / std
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_uint8_output_normalises_to_the_float_output(folder, train):
+def test_uint8_output_normalises_to_the_float_output(toy_videos, train):
     def item(normalize: bool):
         torch.manual_seed(3)
-        ds = ClipDataset(folder / "train.csv", INFO, DataConfig(), num_frames=T, img_size=SIZE, train=train,
-                         clips_per_visit=2, normalize=normalize)
+        ds = ClipDataset(toy_videos.folder / "train.csv", toy_videos.info, DataConfig(), num_frames=4, img_size=32,
+                         train=train, clips_per_visit=2, normalize=normalize)
         return ds[0]
 
     floats, raw = item(True), item(False)
@@ -72,7 +44,7 @@ def test_uint8_output_normalises_to_the_float_output(folder, train):
     torch.testing.assert_close(transforms.normalize(raw[0], cfg.mean, cfg.std), floats[0])
 
 
-def test_k_clips_come_from_one_decode(folder, monkeypatch):
+def test_k_clips_come_from_one_decode(toy_videos, monkeypatch):
     calls: list[np.ndarray] = []
     open_reader = readers.open_reader
 
@@ -83,23 +55,23 @@ def test_k_clips_come_from_one_decode(folder, monkeypatch):
         return reader
 
     monkeypatch.setattr(readers, "open_reader", spy)
-    ds = dataset(folder / "train.csv", train=True, k=4, frame_stride=3)
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=4, frame_stride=3)
     clips, _, _ = ds[2]
     assert len(calls) == 1  # one open, one decode call for all 4 clips
-    assert len(calls[0]) == len(np.unique(calls[0])) <= 4 * T  # the union, each frame once
+    assert len(calls[0]) == len(np.unique(calls[0])) <= 4 * 4  # the union, each frame once
     assert clips.shape[0] == 4
     assert len({tuple(c.flatten()[:64].tolist()) for c in clips}) > 1  # different starts / crops
 
 
-def test_eval_item_views_are_deterministic(folder):
-    ds = dataset(folder / "train.csv", train=False, test_clips=2, test_crops=3)
+def test_eval_item_views_are_deterministic(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=False, test_clips=2, test_crops=3)
     views, label, ok = ds[1]
-    assert ok and label == 1 and views.shape == (6, 3, T, SIZE, SIZE)
+    assert ok and label == 1 and views.shape == (6, 3, 4, 32, 32)
     torch.testing.assert_close(views, ds[1][0])
 
 
-def test_label_swapping_flip_moves_the_whole_visit(folder):
-    ds = dataset(folder / "train.csv", train=True, k=3)
+def test_label_swapping_flip_moves_the_whole_visit(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
     labels = set()
     for _ in range(20):
         clips, label, _ = ds[0]  # class 0 flips into class 1
@@ -110,8 +82,8 @@ def test_label_swapping_flip_moves_the_whole_visit(folder):
     assert labels == {0, 1}
 
 
-def test_label_preserving_flip_is_per_clip(folder):
-    ds = dataset(folder / "train.csv", train=True, k=3)
+def test_label_preserving_flip_is_per_clip(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
     mixed = 0
     for _ in range(20):
         clips, label, _ = ds[2]  # class 2 maps to itself
@@ -121,28 +93,28 @@ def test_label_preserving_flip_is_per_clip(folder):
 
 
 @pytest.mark.parametrize("allowed, cfg_flip", [(False, True), (True, False)])
-def test_flip_off_never_flips(folder, allowed, cfg_flip):
-    info = DatasetInfo(**{**INFO.__dict__, "flip_allowed": allowed})
-    ds = dataset(folder / "train.csv", train=True, k=2, info=info, flip=cfg_flip)
+def test_flip_off_never_flips(toy_videos, allowed, cfg_flip):
+    info = DatasetInfo(**{**toy_videos.info.__dict__, "flip_allowed": allowed})
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=2, info=info, flip=cfg_flip)
     for _ in range(10):
         clips, label, _ = ds[0]
         assert label == 0 and not any(is_flipped(c) for c in clips)
 
 
 @pytest.fixture()
-def with_bad(folder, tmp_path) -> Path:
-    bad = bad_files(tmp_path, folder / "v0.avi")
+def with_bad(toy_videos, bad_videos, tmp_path) -> Path:
+    bad = bad_videos(tmp_path, toy_videos.folder / "v0.avi")
     manifest = tmp_path / "mixed.csv"
-    write_manifest(manifest, [(str(folder / "v0.avi"), 0), (str(bad["zero"]), 1), (str(bad["truncated"]), 1),
-                              (str(bad["text"]), 1), (str(folder / "v2.avi"), 2)])
+    write_manifest(manifest, [(str(toy_videos.folder / "v0.avi"), 0), (str(bad["zero"]), 1), (str(bad["truncated"]), 1),
+                              (str(bad["text"]), 1), (str(toy_videos.folder / "v2.avi"), 2)])
     return manifest
 
 
-def test_train_replaces_bad_videos_and_logs_each_once(with_bad, caplog):
-    ds = dataset(with_bad, train=True, k=2)
+def test_train_replaces_bad_videos_and_logs_each_once(toy_videos, with_bad, caplog):
+    ds = toy_videos.dataset(with_bad, train=True, k=2)
     with caplog.at_level(logging.WARNING, logger="vmae.data.dataset"):
         clips, label, bad = ds[1]
-        assert (label, bad) == (2, 3) and clips.shape == (2, 3, T, SIZE, SIZE)
+        assert (label, bad) == (2, 3) and clips.shape == (2, 3, 4, 32, 32)
         assert ds[3][1:] == (2, 1)
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 3
@@ -150,41 +122,41 @@ def test_train_replaces_bad_videos_and_logs_each_once(with_bad, caplog):
         assert sum(name in m for m in warned) == 1
 
 
-def test_train_gives_up_when_everything_is_bad(tmp_path, folder):
-    bad = bad_files(tmp_path, folder / "v0.avi")
+def test_train_gives_up_when_everything_is_bad(tmp_path, toy_videos, bad_videos):
+    bad = bad_videos(tmp_path, toy_videos.folder / "v0.avi")
     manifest = tmp_path / "bad.csv"
     write_manifest(manifest, [(str(p), 0) for p in bad.values()])
     with pytest.raises(RuntimeError, match=r"bad.csv: 3 videos in a row from row 0 .*zero.avi"):
-        dataset(manifest, train=True)[0]
+        toy_videos.dataset(manifest, train=True)[0]
 
 
-def test_eval_reports_bad_videos_and_collate_drops_them(with_bad):
-    ds = dataset(with_bad, train=False, test_clips=1)
+def test_eval_reports_bad_videos_and_collate_drops_them(toy_videos, with_bad):
+    ds = toy_videos.dataset(with_bad, train=False, test_clips=1)
     views, label, ok = ds[2]
     assert not ok and views.numel() == 0 and label == 1
     loader = build_loader(ds, batch_size=3, shuffle=False, seed=0, num_workers=0, drop_last=False)
     batches = list(loader)
     assert [len(labels) for _, labels, _ in batches] == [1, 1]
     assert sum(n_bad for _, _, n_bad in batches) == 3
-    assert batches[0][0].shape == (1, 1, 3, T, SIZE, SIZE) and batches[1][1].tolist() == [2]
+    assert batches[0][0].shape == (1, 1, 3, 4, 32, 32) and batches[1][1].tolist() == [2]
     assert collate_eval([(torch.empty(0), 1, False)])[0].shape == (0,)
 
 
-def test_segments_mode_eval(folder):
-    info = DatasetInfo(**{**INFO.__dict__, "sampling_mode": "segments", "flip_allowed": False})
-    views, _, ok = dataset(folder / "train.csv", train=False, info=info, test_clips=2)[0]
-    assert ok and views.shape == (2, 3, T, SIZE, SIZE) and not torch.equal(views[0], views[1])
+def test_segments_mode_eval(toy_videos):
+    info = DatasetInfo(**{**toy_videos.info.__dict__, "sampling_mode": "segments", "flip_allowed": False})
+    views, _, ok = toy_videos.dataset(toy_videos.folder / "train.csv", train=False, info=info, test_clips=2)[0]
+    assert ok and views.shape == (2, 3, 4, 32, 32) and not torch.equal(views[0], views[1])
 
 
 def first_batch(ds: ClipDataset, seed: int, workers: int) -> torch.Tensor:
     loader = build_loader(ds, batch_size=3, shuffle=True, seed=seed, num_workers=workers, drop_last=True)
     clips, labels, bad = next(iter(loader))
-    assert clips.shape == (3, 2, 3, T, SIZE, SIZE) and labels.shape == bad.shape == (3,)
+    assert clips.shape == (3, 2, 3, 4, 32, 32) and labels.shape == bad.shape == (3,)
     return clips
 
 
-def test_loader_is_reproducible_for_a_seed_with_workers(folder):
-    ds = dataset(folder / "train.csv", train=True, k=2)
+def test_loader_is_reproducible_for_a_seed_with_workers(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=2)
     a, b, c = first_batch(ds, 1, 1), first_batch(ds, 1, 1), first_batch(ds, 2, 1)
     torch.testing.assert_close(a, b)
     assert not torch.equal(a, c)
@@ -196,8 +168,8 @@ def inner_order(ds: ClipDataset, seed: int, epoch: int) -> list[int]:
     return list(inner)
 
 
-def test_epoch_sampler_tags_the_sampler_order_with_seed_and_epoch(folder):
-    ds = dataset(folder / "train.csv", train=True)
+def test_epoch_sampler_tags_the_sampler_order_with_seed_and_epoch(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True)
     sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=4), seed=4)
     for epoch in (0, 3):
         sampler.set_epoch(epoch)
@@ -207,11 +179,11 @@ def test_epoch_sampler_tags_the_sampler_order_with_seed_and_epoch(folder):
     assert len(sampler) == 3
 
 
-def test_keyed_items_depend_on_seed_epoch_and_index_only(folder):
-    ds = dataset(folder / "train.csv", train=True, k=2)
+def test_keyed_items_depend_on_seed_epoch_and_index_only(toy_videos):
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=2)
     first = ds[SampleKey(1, 0, 5)][0]
     ds[SampleKey(2, 0, 5)], ds[0]  # other draws in between leave no trace
-    torch.testing.assert_close(dataset(folder / "train.csv", train=True, k=2)[SampleKey(1, 0, 5)][0], first)
+    torch.testing.assert_close(toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=2)[SampleKey(1, 0, 5)][0], first)
     torch.testing.assert_close(ds[SampleKey(1, 0, 5)][0], first)
     assert not torch.equal(ds[SampleKey(1, 0, 6)][0], first)  # another epoch
     assert not torch.equal(ds[SampleKey(1, 1, 5)][0], first)  # another seed
@@ -226,10 +198,10 @@ def epoch_batches(loader, sampler: EpochSampler, epochs: range) -> list[torch.Te
     return out
 
 
-def test_one_persistent_loader_repeats_fresh_loaders_epoch_by_epoch(folder):
+def test_one_persistent_loader_repeats_fresh_loaders_epoch_by_epoch(toy_videos):
     """Workers started once serve epochs 0-2 exactly as a loader started at each epoch (a resumed
     run) and as the main process alone."""
-    ds = dataset(folder / "train.csv", train=True, k=2)
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=2)
 
     def loader(workers: int):
         sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=9), seed=9)

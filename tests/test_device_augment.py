@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from test_dataset import INFO, SIZE, T, dataset
-from test_train_commands import TINY
 from vmae.cli import main as vmae
 from vmae.config import ConfigError, DataConfig, PretrainConfig, build_config
+from vmae.data.manifest import DatasetInfo
 from vmae.data.dataset import ClipDataset, EpochSampler, SampleKey, build_loader
 from vmae.data.device_augment import (
     RenderClips,
@@ -34,7 +33,7 @@ from vmae.train import cli_common
 from vmae.train.distributed import DistEnv
 from vmae.train.prefetch import DevicePrefetcher
 
-from test_dataset import folder  # noqa: F401  (the module-scoped video folder fixture)
+SIZE = 32  # clip side, as the toy videos' (conftest.ToyVideos)
 
 
 def frames_uint8(f: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -120,15 +119,15 @@ def test_render_on_cuda_equals_the_cpu(compile):
         assert clips.is_cuda and (clips.cpu().int() - render_clips(visits, SIZE).int()).abs().max() <= 1
 
 
-def deferred(manifest: Path, k: int) -> ClipDataset:
-    return ClipDataset(manifest, INFO, DataConfig(), num_frames=T, img_size=SIZE, train=True,
+def deferred(manifest: Path, info: DatasetInfo, k: int) -> ClipDataset:
+    return ClipDataset(manifest, info, DataConfig(), num_frames=4, img_size=SIZE, train=True,
                        clips_per_visit=k, normalize=False, defer_augmentation=True)
 
 
-def test_deferred_items_make_the_worker_items_draws(folder):  # noqa: F811
-    worker_ds = dataset(folder / "train.csv", train=True, k=3)
+def test_deferred_items_make_the_worker_items_draws(toy_videos):
+    worker_ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
     worker_ds.normalize = False
-    deferred_ds = deferred(folder / "train.csv", 3)
+    deferred_ds = deferred(toy_videos.folder / "train.csv", toy_videos.info, 3)
     flipped_labels = set()
     for index in range(3):
         for epoch in range(8):
@@ -137,16 +136,17 @@ def test_deferred_items_make_the_worker_items_draws(folder):  # noqa: F811
             visit, deferred_label, deferred_bad = deferred_ds[key]
             assert (deferred_label, deferred_bad) == (label, bad)
             flipped_labels.add((index, label))
-            assert visit.frames.shape[1:] == (SIZE, SIZE, 3) and visit.positions.shape == (3, T)
+            assert visit.frames.shape[1:] == (SIZE, SIZE, 3) and visit.positions.shape == (3, 4)
             clips = render_clips(collate_visits([(visit, label, bad)])[0], SIZE)[0]
             assert (clips.int() - expected.int()).abs().max() <= 1
     assert {(0, 0), (0, 1)} <= flipped_labels  # class 0's label-swapping flip happened both ways
 
 
-def test_deferred_loader_in_workers_equals_the_main_process(folder):  # noqa: F811
+def test_deferred_loader_in_workers_equals_the_main_process(toy_videos):
     """Keyed items collated in worker processes (shared memory) render the same clips as in the
     main process; and, rendered, as the worker path's keyed items (to one grey level)."""
-    deferred_ds, worker_ds = deferred(folder / "train.csv", 2), dataset(folder / "train.csv", train=True, k=2)
+    manifest = toy_videos.folder / "train.csv"
+    deferred_ds, worker_ds = deferred(manifest, toy_videos.info, 2), toy_videos.dataset(manifest, train=True, k=2)
     worker_ds.normalize = False
 
     def batches(ds: ClipDataset, workers: int) -> list[tuple]:
@@ -160,14 +160,14 @@ def test_deferred_loader_in_workers_equals_the_main_process(folder):  # noqa: F8
     [(main_clips, main_labels, _)] = batches(deferred_ds, 0)
     [(pooled_clips, pooled_labels, _)] = batches(deferred_ds, 2)
     [(worker_clips, worker_labels, _)] = batches(worker_ds, 2)
-    assert main_clips.shape == (3, 2, 3, T, SIZE, SIZE) and main_clips.dtype == torch.uint8
+    assert main_clips.shape == (3, 2, 3, 4, SIZE, SIZE) and main_clips.dtype == torch.uint8
     assert torch.equal(main_clips, pooled_clips) and torch.equal(main_labels, pooled_labels)
     assert torch.equal(main_labels, worker_labels) and (main_clips.int() - worker_clips.int()).abs().max() <= 1
 
 
-def test_deferral_needs_training_and_uint8(folder):  # noqa: F811
+def test_deferral_needs_training_and_uint8(toy_videos):
     with pytest.raises(ValueError, match="needs train=True and normalize=False"):
-        ClipDataset(folder / "train.csv", INFO, DataConfig(), num_frames=T, img_size=SIZE, train=True,
+        ClipDataset(toy_videos.folder / "train.csv", toy_videos.info, DataConfig(), num_frames=4, img_size=SIZE, train=True,
                     defer_augmentation=True)
 
 
@@ -189,11 +189,12 @@ def test_bad_augment_on_names_the_choices():
         build_config(PretrainConfig, None, ["data.augment_on=gpu"])
 
 
-def test_pretraining_with_deferred_augmentation_matches_the_worker_path(tiny_dataset: Path, tmp_path: Path):
+def test_pretraining_with_deferred_augmentation_matches_the_worker_path(tiny_dataset: Path, tmp_path: Path,
+                                                                        tiny_run_args: list[str]):
     losses = {}
     for where in ("worker", "device"):
         out = tmp_path / where
-        assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), *TINY,
+        assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), *tiny_run_args,
                      f"data.augment_on={where}"]) == 0
         losses[where] = json.loads((out / "log.jsonl").read_text())["loss"]
     # same draws; inputs differ by at most one grey level, so the losses agree closely but not bitwise

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from test_readers import bad_files
 from vmae.bench.loader import moving_frames
 from vmae.cli import main as vmae_main
 from vmae.config import DataConfig
@@ -24,12 +23,12 @@ INFO = DatasetInfo(name="toy", domain="clean", num_classes=2, frames_per_clip=4,
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
+def data_dir(tmp_path_factory, bad_videos) -> Path:
     """Two readable 32x40 videos (one in a subfolder) and three unreadable ones in train.csv."""
     root = tmp_path_factory.mktemp("data")
     write_video(root / "a.avi", moving_frames(20, 32, 40, seed=0), fps=25)
     write_video(root / "sub" / "b.avi", moving_frames(28, 32, 40, seed=1), fps=25)
-    bad = bad_files(root, root / "a.avi")
+    bad = bad_videos(root, root / "a.avi")
     write_manifest(root / "train.csv", [(str(root / "a.avi"), 0), (str(bad["zero"]), 1),
                                         (str(bad["truncated"]), 1), (str(bad["text"]), 1)])
     write_manifest(root / "val.csv", [(str(root / "sub" / "b.avi"), 1)])

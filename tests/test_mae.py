@@ -7,17 +7,10 @@ import torch
 
 from vmae.config import ModelConfig
 from vmae.models import build_encoder, build_videomae
-from vmae.models.mae import VideoMAE, mae_loss, mae_targets, patchify, reconstruct, targets_at, unpatchify
+from vmae.models.mae import mae_loss, mae_targets, patchify, reconstruct, targets_at, unpatchify
 from vmae.models.masking import make_mask, split_mask
 
 P, TUB = 4, 2  # patch, tubelet
-
-
-def _tiny_mae(**kw) -> VideoMAE:
-    args = dict(img_size=16, patch_size=P, num_frames=4, tubelet_size=TUB, embed_dim=32, depth=2, num_heads=2,
-                decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
-    args.update(kw)
-    return VideoMAE(**args)
 
 
 def _mask(batch: int, ratio: float = 0.75, seed: int = 0, kind: str = "tube") -> torch.Tensor:
@@ -65,8 +58,8 @@ def test_targets_at_equal_normalising_every_tubelet_then_gathering(kind, norm_pi
     assert torch.equal(targets_at(video, masked, P, TUB, norm_pix), reference)
 
 
-def test_predictions_ignore_masked_pixels():
-    model = _tiny_mae().eval()
+def test_predictions_ignore_masked_pixels(tiny_mae):
+    model = tiny_mae().eval()
     video, mask = torch.randn(2, 3, 4, 16, 16), _mask(2)
     pred = model(video, mask)
     assert pred.shape == (2, 24, 96)
@@ -77,8 +70,8 @@ def test_predictions_ignore_masked_pixels():
     assert not torch.allclose(model(visible_changed, mask), pred, atol=1e-3)
 
 
-def test_output_rows_follow_positional_order_of_masked_tokens():
-    model = _tiny_mae().eval()
+def test_output_rows_follow_positional_order_of_masked_tokens(tiny_mae):
+    model = tiny_mae().eval()
     video, mask = torch.randn(2, 3, 4, 16, 16), _mask(2, kind="random", seed=3)
     pred = model(video, mask)
     # Reference: the decoder over all 32 tokens in positional order (attention is permutation
@@ -102,9 +95,9 @@ def test_reconstruct_inverts_normalised_targets():
     assert torch.equal(patchify(zeros, P, TUB)[~mask], patchify(video, P, TUB)[~mask])
 
 
-def test_tiny_batch_overfits():
+def test_tiny_batch_overfits(tiny_mae):
     torch.manual_seed(0)
-    model = _tiny_mae(decoder_embed_dim=32, decoder_depth=2)
+    model = tiny_mae(decoder_embed_dim=32, decoder_depth=2)
     video, mask = torch.randn(2, 3, 4, 16, 16), _mask(2, ratio=0.5)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []

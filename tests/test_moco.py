@@ -14,9 +14,9 @@ from vmae.models.moco import MoCoV3, cosine_momentum
 from vmae.models.vit import VideoViT
 
 
-def _tiny_moco() -> MoCoV3:
-    encoder = VideoViT(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=1, num_heads=2)
-    return MoCoV3(encoder, proj_dim=8, hidden_dim=16, temperature=0.2)
+@pytest.fixture()
+def tiny_moco(tiny_vit) -> MoCoV3:
+    return MoCoV3(tiny_vit(depth=1), proj_dim=8, hidden_dim=16, temperature=0.2)
 
 
 def test_cosine_momentum():
@@ -25,8 +25,8 @@ def test_cosine_momentum():
     assert cosine_momentum(100, 100, 0.99) == pytest.approx(1.0)
 
 
-def test_forward_updates_momentum_weights_first():
-    model = _tiny_moco()
+def test_forward_updates_momentum_weights_first(tiny_moco):
+    model = tiny_moco
     with torch.no_grad():
         for p in [*model.momentum_encoder.parameters(), *model.momentum_projector.parameters()]:
             p.zero_()
@@ -40,15 +40,15 @@ def test_forward_updates_momentum_weights_first():
         assert not m.requires_grad
 
 
-def test_contrastive_loss_value_is_scaled_infonce():
-    model = _tiny_moco()
+def test_contrastive_loss_value_is_scaled_infonce(tiny_moco):
+    model = tiny_moco
     q = torch.eye(3)
     expected = -math.log(math.exp(5) / (math.exp(5) + 2)) * 0.4  # logits 1/T on the diagonal, x 2T
     assert model.contrastive_loss(q, q.clone()).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_loss_is_symmetric_in_the_views():
-    model = _tiny_moco()
+def test_loss_is_symmetric_in_the_views(tiny_moco):
+    model = tiny_moco
     views = torch.randn(2, 4, 3, 4, 16, 16)
     a = copy.deepcopy(model)(views[0], views[1], momentum=0.99)
     b = copy.deepcopy(model)(views[1], views[0], momentum=0.99)
@@ -56,8 +56,8 @@ def test_loss_is_symmetric_in_the_views():
     assert a.item() > 0
 
 
-def test_gradients_reach_base_encoder_and_heads_only():
-    model = _tiny_moco()
+def test_gradients_reach_base_encoder_and_heads_only(tiny_moco):
+    model = tiny_moco
     views = torch.randn(2, 4, 3, 4, 16, 16)
     model(views[0], views[1], momentum=0.99).backward()
     assert model.base_encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0

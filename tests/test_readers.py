@@ -98,20 +98,10 @@ def test_auto_uses_pyav_for_a_file_decord_cannot_decode(tmp_path):
     assert mean_abs_diff(frames, readers.read_frames(path, [0, 5], backend="pyav")) == 0.0
 
 
-def bad_files(folder: Path, good: Path) -> dict[str, Path]:
-    """A zero-byte file, the first half of a real AVI, and a text file named .avi."""
-    zero, truncated, text = folder / "zero.avi", folder / "truncated.avi", folder / "text.avi"
-    zero.write_bytes(b"")
-    data = good.read_bytes()
-    truncated.write_bytes(data[: len(data) // 2])
-    text.write_text("this is not a video\n")
-    return {"zero": zero, "truncated": truncated, "text": text}
-
-
 @pytest.mark.parametrize("backend", [pytest.param("decord", marks=needs_decord), "pyav"])
 @pytest.mark.parametrize("kind", ["zero", "truncated", "text", "missing"])
-def test_bad_files_raise_video_read_error_with_path(tmp_path, videos, backend, kind):
-    paths = bad_files(tmp_path, videos["mpeg4"]) | {"missing": tmp_path / "absent.avi"}
+def test_bad_files_raise_video_read_error_with_path(tmp_path, videos, bad_videos, backend, kind):
+    paths = bad_videos(tmp_path, videos["mpeg4"]) | {"missing": tmp_path / "absent.avi"}
     with pytest.raises(readers.VideoReadError) as info:
         readers.read_frames(paths[kind], [0, 1], backend=backend)
     assert info.value.path == str(paths[kind]) and str(paths[kind]) in str(info.value)

@@ -20,14 +20,12 @@ from vmae.models import build_videomae
 from vmae.models.mae import mae_loss
 from vmae.models.masking import make_mask, split_mask
 from vmae.data.dataset import EpochSampler, RunBatchSampler
-from vmae.train import cli_common, loop
+from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.loop import derive_seed
 from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 
-TINY = ["--epochs", "1", "optim.batch_size=10", "optim.warmup_epochs=0", "data.num_workers=0",
-        "model.num_frames=8", "data.test_clips=1"]
 RUN_KEYS = {"config", "seed", "versions", "git_commit", "device", "host", "wall_s", "clips_per_s"}
 EVAL_KEYS = RUN_KEYS | {"top1", "top5", "train_videos", "val_videos", "bad_videos", "val_bad_videos", "init"}
 
@@ -37,9 +35,9 @@ def _metrics(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def videomae_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def videomae_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory, tiny_run_args: list[str]) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "videomae"
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--seed", "3", *TINY]) == 0
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--seed", "3", *tiny_run_args]) == 0
     return out
 
 
@@ -56,27 +54,15 @@ def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path)
     assert any(k.startswith("decoder.") for k in ckpt["model"])
 
 
-class Interrupted(Exception):
-    """Stands for a kill right after a checkpoint was written."""
-
-
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_with_workers_is_bit_identical(tiny_dataset: Path, tmp_path: Path,
-                                                                    monkeypatch):
+                                                                    killed_after_epoch):
     """Two loader workers that persist across epochs; the resumed run starts them at epoch 2."""
     args = ["--data", str(tiny_dataset), "--epochs", "3", "optim.batch_size=10", "optim.warmup_epochs=0",
             "data.num_workers=2", "model.num_frames=8", "data.repeated_sampling=2"]
     assert vmae(["pretrain", "--out", str(tmp_path / "straight"), *args]) == 0
-    save = loop.save_checkpoint
-
-    def save_then_stop(path, state):
-        save(path, state)
-        if state["epoch"] == 2:
-            raise Interrupted
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
-    with pytest.raises(Interrupted):
+    with killed_after_epoch(2):
         vmae(["pretrain", "--out", str(tmp_path / "resumed"), *args])
-    monkeypatch.setattr(loop, "save_checkpoint", save)
     assert vmae(["pretrain", "--out", str(tmp_path / "resumed"), *args]) == 0
     straight, resumed = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("straight", "resumed"))
     assert straight["step"] == resumed["step"] == 6
@@ -115,19 +101,19 @@ def test_run_batch_sampler_drops_each_epochs_remainder(tiny_dataset: Path):
     assert len({k.index for b in out[:3] for k in b}) == 18  # no video twice in an epoch
 
 
-def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path, capsys):
+def test_rerun_of_a_finished_run_is_a_noop(videomae_run: Path, tiny_dataset: Path, tiny_run_args: list[str], capsys):
     before = {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()}
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY]) == 0
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *tiny_run_args]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in videomae_run.iterdir()} == before
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *TINY,
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(videomae_run), "--seed", "3", *tiny_run_args,
                  "--train-manifest", str(tiny_dataset / "val.csv")]) == 2
     assert re.search(r"different config \(train_manifest: '.*train\.csv' saved, '.*val\.csv' now",
                      capsys.readouterr().err)
 
 
-def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path):
+def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path, tiny_run_args: list[str]):
     out = tmp_path / "moco"
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--method", "mocov3", *TINY,
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), "--method", "mocov3", *tiny_run_args,
                  "moco.hidden_dim=64", "moco.proj_dim=32"]) == 0
     metrics = _metrics(out)
     assert metrics["method"] == "mocov3" and metrics["config"]["method"] == "mocov3"
@@ -137,10 +123,10 @@ def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path):
 
 @pytest.mark.parametrize("with_init", [False, True])
 def test_finetune_scratch_and_from_pretraining(with_init: bool, videomae_run: Path, tiny_dataset: Path,
-                                               tmp_path: Path, capsys):
+                                               tmp_path: Path, tiny_run_args: list[str], capsys):
     out = tmp_path / "ft"
     init = ["--init", str(videomae_run / "checkpoint.pt")] if with_init else []
-    assert vmae(["finetune", "--data", str(tiny_dataset), "--out", str(out), *init, *TINY,
+    assert vmae(["finetune", "--data", str(tiny_dataset), "--out", str(out), *init, *tiny_run_args,
                  "mixup=0.8", "cutmix=1.0"]) == 0
     metrics = _metrics(out)
     assert EVAL_KEYS <= metrics.keys()
@@ -180,20 +166,20 @@ def test_reconstruct_draws_three_rows_a_clip(videomae_run: Path, tiny_dataset: P
     assert image.std() > 0.05
 
 
-def test_config_errors_reach_the_command_line(tiny_dataset: Path, tmp_path: Path, capsys):
+def test_config_errors_reach_the_command_line(tiny_dataset: Path, tmp_path: Path, tiny_run_args: list[str], capsys):
     assert vmae(["finetune", "--data", str(tiny_dataset), "--out", str(tmp_path), "optim.lr=1"]) == 2
     assert re.search(r"vmae finetune: error: .*unknown key 'optim\.lr'", capsys.readouterr().err)
     assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), "--method", "mocov3",
                  "data.repeated_sampling=2"]) == 2
     assert "data.repeated_sampling=2: expected 1 with method=mocov3" in capsys.readouterr().err
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), *TINY, "optim.batch_size=32"]) == 2
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(tmp_path), *tiny_run_args, "optim.batch_size=32"]) == 2
     assert "20 training videos, fewer than one batch" in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_repeated_sampling_puts_all_clips_in_the_batch(tiny_dataset: Path, tmp_path: Path):
+def test_repeated_sampling_puts_all_clips_in_the_batch(tiny_dataset: Path, tmp_path: Path, tiny_run_args: list[str]):
     out = tmp_path / "rs"
-    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), *TINY, "data.repeated_sampling=2"]) == 0
+    assert vmae(["pretrain", "--data", str(tiny_dataset), "--out", str(out), *tiny_run_args, "data.repeated_sampling=2"]) == 0
     log = json.loads((out / "log.jsonl").read_text())
     assert log["step"] == 2
     assert _metrics(out)["lr"] == pytest.approx(1.5e-4 * 20 / 256)  # 10 videos x 2 clips a step
@@ -242,20 +228,12 @@ def test_videomae_step_matches_the_mask_forward():
     torch.testing.assert_close(out.loss, expected)
 
 
-def test_resume_refuses_another_train_manifest(tiny_dataset: Path, tmp_path: Path, monkeypatch, capsys):
+def test_resume_refuses_another_train_manifest(tiny_dataset: Path, tmp_path: Path, killed_after_epoch, capsys):
     """A killed run rerun with another --train-manifest (same config) must not continue."""
     args = ["--data", str(tiny_dataset), "--out", str(tmp_path / "run"), "--epochs", "2", "optim.batch_size=10",
             "optim.warmup_epochs=0", "data.num_workers=0", "model.num_frames=8"]
-    save = loop.save_checkpoint
-
-    def save_then_stop(path, state):
-        save(path, state)
-        raise Interrupted
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
-    with pytest.raises(Interrupted):
+    with killed_after_epoch(1):
         vmae(["pretrain", *args])
-    monkeypatch.setattr(loop, "save_checkpoint", save)
     assert vmae(["pretrain", *args, "--train-manifest", str(tiny_dataset / "val.csv")]) == 2
     err = capsys.readouterr().err
     assert re.search(r"resume\.pt was written by a run with other inputs \(train_manifest: '.*train\.csv' saved, "

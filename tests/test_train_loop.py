@@ -299,21 +299,9 @@ def test_a_partial_last_log_line_does_not_block_resume(tmp_path):
     assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
-def test_a_kill_right_after_the_checkpoint_loses_no_log_line(tmp_path, monkeypatch):
-    class Killed(Exception):
-        pass
-
-    save = loop.save_checkpoint
-
-    def save_then_die(path, state):
-        save(path, state)
-        if state["epoch"] == 2:
-            raise Killed
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
+def test_a_kill_right_after_the_checkpoint_loses_no_log_line(tmp_path, killed_after_epoch):
+    with killed_after_epoch(2):
         run_toy(tmp_path)
-    monkeypatch.setattr(loop, "save_checkpoint", save)
     run_toy(tmp_path)
     assert [json.loads(ln)["epoch"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
 

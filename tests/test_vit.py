@@ -14,12 +14,6 @@ from vmae.models.pos_embed import resize_grid_table, sincos_table
 from vmae.models.vit import MODEL_SIZES, VideoViT, gather_tubelets, layer_id
 
 
-def _tiny(**kw) -> VideoViT:
-    args = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
-    args.update(kw)
-    return VideoViT(**args)
-
-
 def test_sincos_table_matches_hand_computation():
     table = sincos_table(5, 6)
     assert table.shape == (5, 6) and table.dtype == torch.float32
@@ -39,8 +33,8 @@ def test_resize_grid_table_keeps_constant_and_shape():
     assert torch.allclose(same, ramp)
 
 
-def test_shapes_grid_and_position_buffer_not_in_state_dict():
-    model = _tiny(num_classes=5)
+def test_shapes_grid_and_position_buffer_not_in_state_dict(tiny_vit):
+    model = tiny_vit(num_classes=5)
     x = torch.randn(2, 3, 4, 16, 16)
     assert model.grid == (2, 4, 4) and model.num_tokens == 32
     assert model.forward_features(x).shape == (2, 32, 32)
@@ -50,13 +44,13 @@ def test_shapes_grid_and_position_buffer_not_in_state_dict():
     assert torch.equal(model.pos_embed[0], sincos_table(32, 32))
 
 
-def test_other_frame_count_and_resolution_work():
-    model = _tiny(num_classes=3)
+def test_other_frame_count_and_resolution_work(tiny_vit):
+    model = tiny_vit(num_classes=3)
     assert model(torch.randn(1, 3, 8, 24, 24)).shape == (1, 3)  # 4 x 6 x 6 = 144 tokens > 32
 
 
-def test_attention_uses_sdpa():
-    model = _tiny()
+def test_attention_uses_sdpa(tiny_vit):
+    model = tiny_vit()
     assert all(block.attn.fused_attn for block in model.blocks)
     calls = []
     original = torch.nn.functional.scaled_dot_product_attention
@@ -73,8 +67,8 @@ def test_attention_uses_sdpa():
     assert len(calls) == 2
 
 
-def test_visible_idx_runs_blocks_on_gathered_tokens_only():
-    model = _tiny().eval()
+def test_visible_idx_runs_blocks_on_gathered_tokens_only(tiny_vit):
+    model = tiny_vit().eval()
     x = torch.randn(2, 3, 4, 16, 16)
     visible = torch.tensor([[0, 5, 9], [1, 2, 31]])
     out = model.forward_features(x, visible)
@@ -105,9 +99,9 @@ def _conv_then_gather(model: VideoViT, x: torch.Tensor, visible: torch.Tensor) -
 
 
 @pytest.mark.parametrize("kind", ["tube", "random", "frame"])
-def test_visible_path_equals_conv_over_all_tokens_then_gather(kind):
+def test_visible_path_equals_conv_over_all_tokens_then_gather(tiny_vit, kind):
     torch.manual_seed(0)
-    model = _tiny(num_frames=8).eval()
+    model = tiny_vit(num_frames=8).eval()
     torch.nn.init.normal_(model.patch_embed.proj.bias)  # a non-zero bias is exercised too
     x = torch.randn(3, 3, 8, 16, 16)
     mask = make_mask(kind, 3, model.grid, 0.75, torch.Generator().manual_seed(1))
@@ -131,37 +125,37 @@ def test_visible_path_equals_conv_over_all_tokens_then_gather(kind):
         assert scale > 0 and torch.allclose(grad, ref_grad, rtol=1e-5, atol=1e-6 * scale)
 
 
-def test_visible_path_drops_remainder_like_the_conv():
-    model = _tiny()
+def test_visible_path_drops_remainder_like_the_conv(tiny_vit):
+    model = tiny_vit()
     x = torch.randn(1, 3, 5, 18, 17)  # one frame, two rows and one column fill no tubelet: grid (2, 4, 4)
     visible = torch.tensor([[3, 17, 30]])
     assert torch.allclose(model.patch_embed.forward_at(x, visible), _conv_then_gather(model, x, visible)
                           - sincos_table(32, 32)[visible], rtol=1e-5, atol=1e-6)
 
 
-def test_visible_path_leaves_state_dict_unchanged():
-    model = _tiny()
+def test_visible_path_leaves_state_dict_unchanged(tiny_vit):
+    model = tiny_vit()
     assert isinstance(model.patch_embed.proj, torch.nn.Conv3d)
     assert [k for k in model.state_dict() if k.startswith("patch_embed")] == [
         "patch_embed.proj.weight", "patch_embed.proj.bias"]
 
 
-def test_mean_pooling_vs_mae_encoder_norms():
-    pooled, mae_encoder = _tiny(num_classes=4), _tiny(use_mean_pooling=False)
+def test_mean_pooling_vs_mae_encoder_norms(tiny_vit):
+    pooled, mae_encoder = tiny_vit(num_classes=4), tiny_vit(use_mean_pooling=False)
     assert isinstance(pooled.norm, torch.nn.Identity) and isinstance(pooled.fc_norm, torch.nn.LayerNorm)
     assert isinstance(mae_encoder.fc_norm, torch.nn.Identity) and mae_encoder.norm.eps == 1e-6
     assert isinstance(mae_encoder.head, torch.nn.Identity)
 
 
-def test_layer_scale_and_drop_path_options():
-    model = _tiny(init_values=0.1, drop_path_rate=0.2)
+def test_layer_scale_and_drop_path_options(tiny_vit):
+    model = tiny_vit(init_values=0.1, drop_path_rate=0.2)
     assert torch.allclose(model.blocks[0].ls1.gamma, torch.full((32,), 0.1))
     assert model.blocks[1].drop_path1.drop_prob == pytest.approx(0.2)
-    assert "blocks.0.ls1.gamma" not in _tiny().state_dict()
+    assert "blocks.0.ls1.gamma" not in tiny_vit().state_dict()
 
 
-def test_init_is_xavier_with_zero_biases():
-    model = _tiny()
+def test_init_is_xavier_with_zero_biases(tiny_vit):
+    model = tiny_vit()
     fc1 = model.blocks[0].mlp.fc1
     bound = math.sqrt(6 / (fc1.in_features + fc1.out_features))
     assert fc1.weight.abs().max() <= bound and fc1.weight.std() > bound / 3

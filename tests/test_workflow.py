@@ -34,6 +34,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
 
 
+@pytest.mark.slow
 def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -47,6 +48,7 @@ def test_snakefmt_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_default_dry_run_plans_all_five_tables(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "--cores", "2")
     out = result.stdout + result.stderr
@@ -62,6 +64,7 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     assert "videomae_synthetic-clean_f1.0_tube0.75_s0" in pretrain_runs
 
 
+@pytest.mark.slow
 def test_frame_cache_is_planned_and_used_when_switched_on(tmp_path):
     config = yaml.safe_load((CONFIGS / "config.yaml").read_text())
     config["datasets"]["frame_cache"] = True
@@ -76,6 +79,7 @@ def test_frame_cache_is_planned_and_used_when_switched_on(tmp_path):
     assert commands and all("data.frame_cache=results/cache/synthetic-clean" in line for line in commands)
 
 
+@pytest.mark.slow
 def test_main_table_plans_only_its_own_runs(tmp_path):
     config = yaml.safe_load((CONFIGS / "config.yaml").read_text())
     study = config["studies"]["data_efficiency"]
@@ -90,6 +94,7 @@ def test_main_table_plans_only_its_own_runs(tmp_path):
     assert counts["table"] == 1 and "plot" not in counts and "reconstruct" not in counts
 
 
+@pytest.mark.slow
 def test_paper_dry_run_plans_downloads(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "--cores", "8", "--printshellcmds",
                        "--configfile", str(CONFIGS / "paper.yaml"))
@@ -117,6 +122,7 @@ def readme_commands(section: str) -> list[str]:
     return [" ".join(line.split()) for line in lines if line.startswith("snakemake ")]
 
 
+@pytest.mark.slow
 def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
     """The README's five-studies commands, run from the repository as written with `-n` added
     (`--directory` keeps the repository clean); the `--report` one needs finished results and runs
@@ -135,6 +141,7 @@ def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
         assert counts.get("claims", 0) == (0 if targets and targets[0] != "results/table_claims.csv" else 1), command
 
 
+@pytest.mark.slow
 def test_readme_gpu_commands_plan_the_paper_batch_on_8_and_on_1_gpu(tmp_path):
     """The README's GPU-section commands, run from the repository as written (`-n` added where they
     would train; `--directory` keeps the repository clean); the SLURM one needs an account."""
@@ -177,6 +184,7 @@ def write_config(tmp_path: Path, change) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_bad_config_value_names_the_key(tmp_path):
     path = write_config(tmp_path, lambda c: c["studies"]["mask_ratio"].update(ratios=[1.5]))
     result = snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", str(path))
@@ -185,6 +193,7 @@ def test_bad_config_value_names_the_key(tmp_path):
     assert "1.5" in out and "'ratios'" in out
 
 
+@pytest.mark.slow
 def test_bad_dataset_spec_names_the_file_and_field(tmp_path):
     specs = tmp_path / "specs"
     shutil.copytree(REPO / "tests" / "workflow" / "datasets", specs)

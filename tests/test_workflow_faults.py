@@ -259,6 +259,7 @@ def shell_commands(out: str) -> list[str]:
             if "Shell command: " in line and not line.endswith("None")]
 
 
+@pytest.mark.slow
 def test_dry_run_commands_quote_paths_with_spaces_quotes_and_semicolons(tmp_path):
     checkout = hostile_checkout(tmp_path)
     add_manual_dataset(checkout)
