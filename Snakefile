@@ -16,6 +16,13 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/workflow/config/config.yaml"
 
 
+# A config that `extends` another (rehearsal.yaml: paper.yaml) gets that file's values beneath its
+# own: Snakemake merges the command line's --configfile back over every configfile read here.
+if "extends" in config:
+
+    configfile: f"{workflow.basedir}/{config['extends']}"
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -25,7 +25,7 @@ from vmae.atomic import write_text_atomic
 from vmae.data.manifest import (
     INFO_FILE, MISSING_FILE, DatasetInfo, ManifestError, is_below, read_manifest, write_classes, write_manifest,
 )
-from vmae.data.registry import DatasetSpec, flip_label_indices, load_spec
+from vmae.data.registry import DatasetSpec, flip_label_indices, load_spec, override_source
 from vmae.data.writer import write_video
 
 POOL_THRESHOLD = 50  # generate in worker processes when a dataset has more videos than this
@@ -158,12 +158,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="NAME_OR_YAML", help="dataset name (datasets/<name>.yaml) or a YAML path")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--raw", type=Path, default=None, help="folder of downloaded / placed raw files")
+    parser.add_argument("--sources", type=Path, default=None,
+                        help="YAML of dataset name -> source replacing the dataset file's (a mirror's URLs "
+                             "and checksums)")
     parser.add_argument("--split", type=int, default=None, help="official split (ucf101, hmdb51: 1-3)")
     parser.add_argument("--workers", type=int, default=None, help="processes for synthetic generation")
 
 
 def main(args: argparse.Namespace) -> int:
-    spec = load_spec(args.dataset)
+    spec = override_source(load_spec(args.dataset), args.sources)
     start = time.perf_counter()
     prepare_dataset(spec, args.out, raw_dir=args.raw, split=args.split, workers=args.workers)
     print(f"prepared {spec.name} in {args.out} ({time.perf_counter() - start:.1f} s)")

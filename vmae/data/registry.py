@@ -10,6 +10,7 @@ was expected.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
@@ -123,6 +124,33 @@ def flip_label_indices(label_map: dict[str, str], classes: list[str], source: st
     index = {name: i for i, name in enumerate(classes)}
     for key, value in label_map.items():
         for name in (key, value):
+def override_source(spec: DatasetSpec, sources: str | Path | None) -> DatasetSpec:
+    """``spec`` with its ``source`` replaced by ``sources[spec.name]``, from a YAML file mapping dataset
+    names to ``source`` sections (a local mirror's URLs and checksums: the rehearsal's, or a lab's
+    copy), validated like a dataset file's ``source``; ``spec`` itself when ``sources`` is None or
+    has no entry for it. The dataset file is never changed."""
+    if sources is None:
+        return spec
+    path = Path(sources)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise DatasetSpecError(f"{path}: cannot be read ({err}): expected a YAML file of dataset name -> "
+                               "source") from None
+    if not isinstance(data, dict):
+        raise DatasetSpecError(f"{path}: {type(data).__name__}: expected a mapping of dataset name -> source")
+    if spec.name not in data:
+        return spec
+    schema = _schema()["properties"]["source"]
+    source = copy.deepcopy(data[spec.name])
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(source))
+    if errors:
+        where = _describe(_most_specific(errors)).replace("(top level)", "", 1).lstrip(".")
+        raise DatasetSpecError(f"{path}: {spec.name}: source{'.' if where[:1] not in (':', '') else ''}{where}")
+    _fill_defaults(source, schema)
+    return dataclasses.replace(spec, source=source)
+
+
             if name not in index:
                 raise DatasetSpecError(f"{source}: flip.label_map.{key}: class {name!r} unknown; "
                                        f"expected one of {classes}")
