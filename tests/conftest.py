@@ -160,7 +160,7 @@ def toy_videos(tmp_path_factory: pytest.TempPathFactory) -> ToyVideos:
     for i in range(3):
         write_video(root / f"v{i}.avi", half_bright(24 + 4 * i, 32), fps=25)
     write_manifest(root / "train.csv", [(str(root / f"v{i}.avi"), i) for i in range(3)])
-    info = DatasetInfo(name="toy", domain="clean", num_classes=3, frames_per_clip=4, sampling_mode="dense",
+    info = DatasetInfo(name="toy", domain="clean", num_classes=3, sampling_mode="dense",
                        frame_stride=2, flip_allowed=True, flip_label_map=[1, 0, 2])
     return ToyVideos(root, info=info)
 

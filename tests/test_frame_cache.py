@@ -19,7 +19,7 @@ from vmae.data.frame_cache import FrameCache, build_cache, shrink_short_side
 from vmae.data.manifest import DatasetInfo, read_manifest, write_manifest
 from vmae.data.writer import write_video
 
-INFO = DatasetInfo(name="toy", domain="clean", num_classes=2, frames_per_clip=4, frame_stride=2)
+INFO = DatasetInfo(name="toy", domain="clean", num_classes=2, sampling_mode="dense", frame_stride=2)
 
 
 @pytest.fixture(scope="module")

@@ -54,27 +54,27 @@ def test_classes_round_trip_and_errors(tmp_path):
 
 
 def test_dataset_info_round_trip_and_json_layout(tmp_path):
-    info = DatasetInfo(name="ssv2", domain="ssv2", num_classes=3, frames_per_clip=16, sampling_mode="segments",
+    info = DatasetInfo(name="ssv2", domain="ssv2", num_classes=3, sampling_mode="segments",
                        frame_stride=1, flip_allowed=False, flip_label_map=[0, 2, 1])
     info.save(tmp_path)
     assert json.loads((tmp_path / "dataset.json").read_text()) == {
-        "name": "ssv2", "domain": "ssv2", "num_classes": 3, "frames_per_clip": 16,
+        "name": "ssv2", "domain": "ssv2", "num_classes": 3,
         "sampling": {"mode": "segments", "frame_stride": 1},
         "flip": {"allowed": False, "label_map": [0, 2, 1]},
     }
     assert DatasetInfo.load(tmp_path) == info
-    assert DatasetInfo(name="x", domain="x", num_classes=4).flip_label_map == [0, 1, 2, 3]
+    assert DatasetInfo(name="x", domain="x", num_classes=4, sampling_mode="dense", frame_stride=2).flip_label_map == [0, 1, 2, 3]
 
 
 def test_dataset_info_errors(tmp_path):
     with pytest.raises(ManifestError, match="dataset.json: not found"):
         DatasetInfo.load(tmp_path)
-    layout = DatasetInfo(name="x", domain="x", num_classes=2).to_json()
+    layout = DatasetInfo(name="x", domain="x", num_classes=2, sampling_mode="dense", frame_stride=2).to_json()
     del layout["sampling"]
     (tmp_path / "dataset.json").write_text(json.dumps(layout))
     with pytest.raises(ManifestError, match="dataset.json: missing or malformed field 'sampling'"):
         DatasetInfo.load(tmp_path)
-    layout = DatasetInfo(name="x", domain="x", num_classes=2).to_json()
+    layout = DatasetInfo(name="x", domain="x", num_classes=2, sampling_mode="dense", frame_stride=2).to_json()
     layout["flip"]["label_map"] = [1, 0, 2]
     (tmp_path / "dataset.json").write_text(json.dumps(layout))
     with pytest.raises(ManifestError, match="label_map has 3 entries: expected num_classes=2"):
@@ -110,12 +110,12 @@ def test_absolute_paths_inside_the_video_roots_are_read(tmp_path):
 
 
 def test_dataset_info_keeps_its_video_roots(tmp_path):
-    info = DatasetInfo(name="x", domain="x", num_classes=2, video_roots=[str(tmp_path / "raw")])
+    info = DatasetInfo(name="x", domain="x", num_classes=2, sampling_mode="dense", frame_stride=2, video_roots=[str(tmp_path / "raw")])
     info.save(tmp_path)
     assert json.loads((tmp_path / "dataset.json").read_text())["video_roots"] == [str(tmp_path / "raw")]
     loaded = DatasetInfo.load(tmp_path)
     assert loaded == info and loaded.allowed_roots() == [str(tmp_path), str(tmp_path / "raw")]
-    assert DatasetInfo(name="x", domain="x", num_classes=2).allowed_roots() is None  # hand-made: unchecked
+    assert DatasetInfo(name="x", domain="x", num_classes=2, sampling_mode="dense", frame_stride=2).allowed_roots() is None  # hand-made: unchecked
 
 
 def test_manifest_and_classes_are_written_atomically(tmp_path, monkeypatch):

@@ -106,7 +106,7 @@ def test_prepare_layout_balance_and_dataset_json(tmp_path, capsys):
     assert all(Path(path).is_file() for path, _ in train + val)
     assert read_classes(tmp_path) == CLASS_NAMES
     assert DatasetInfo.load(tmp_path) == DatasetInfo(
-        name="synthetic-clean", domain="clean", num_classes=10, frames_per_clip=16, sampling_mode="dense",
+        name="synthetic-clean", domain="clean", num_classes=10, sampling_mode="dense",
         frame_stride=2, flip_allowed=True, flip_label_map=[1, 0, 2, 3, 5, 4, 6, 7, 8, 9])
     assert not (tmp_path / "missing.txt").exists()
     assert decode(Path(val[0][0])).shape == (8, 32, 32, 3)

@@ -44,20 +44,22 @@ def test_shipped_specs_load():
     assert clutter.source["generator"]["train_per_class"] == 60
     assert clutter.source["generator"]["noise"] == pytest.approx(0.02)
     for spec in (clean, clutter):
-        assert (spec.format, spec.sampling_mode, spec.frame_stride, spec.frames_per_clip) == (
-            "synthetic", "dense", 2, 16)
+        assert (spec.format, spec.sampling_mode, spec.frame_stride) == ("synthetic", "dense", 2)
         assert spec.num_classes == len(CLASS_NAMES) == 10
         assert spec.flip_allowed and spec.flip_label_map["rotate_cw"] == "rotate_ccw"
         assert spec.description
 
 
 def test_defaults_filled_from_schema(tmp_path):
-    minimal = edited(sampling={"mode": "dense"}, flip=None, frames_per_clip=None,
+    minimal = edited(sampling={"mode": "dense"}, flip=None,
                      source={"kind": "synthetic", "generator": {"style": "clutter"}})
     spec = load_spec(write_spec(tmp_path, minimal))
     assert spec.source["generator"] == {"style": "clutter", "train_per_class": 20, "val_per_class": 20,
-                                        "size": 32, "frames": 32, "fps": 25, "seed": 0, "noise": 0.0}
-    assert (spec.frame_stride, spec.frames_per_clip, spec.flip_allowed, spec.flip_label_map) == (2, 16, True, {})
+                                        "test_per_class": 20, "size": 32, "frames": 32, "fps": 25, "seed": 0,
+                                        "noise": 0.0, "codec": "ffv1"}
+    # the schema's defaults are the generator's own
+    assert GeneratorParams.from_spec(spec.source["generator"]) == GeneratorParams(style="clutter")
+    assert (spec.frame_stride, spec.flip_allowed, spec.flip_label_map) == (2, True, {})
     assert spec.format_options == {}
     assert spec.paper_name is None
 

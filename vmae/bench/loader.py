@@ -81,11 +81,11 @@ def write_ucf_like(folder: Path, videos: int, seed: int = 0, workers: int = 1) -
     return [(str(path), i % 2) for i, path in enumerate(paths)]
 
 
-def write_ucf_like_dataset(folder: Path, videos: int, frames: int, stride: int, workers: int = 1) -> DatasetInfo:
+def write_ucf_like_dataset(folder: Path, videos: int, stride: int, workers: int = 1) -> DatasetInfo:
     """``write_ucf_like`` videos plus ``folder/train.csv`` listing them -> the dataset's DatasetInfo
-    (2 classes, dense clips of ``frames`` frames at ``stride``)."""
+    (2 classes, dense clips at ``stride``)."""
     write_manifest(folder / "train.csv", write_ucf_like(folder, videos, workers=workers))
-    return DatasetInfo(name="ucf-like", domain="bench", num_classes=2, frames_per_clip=frames, frame_stride=stride)
+    return DatasetInfo(name="ucf-like", domain="bench", num_classes=2, sampling_mode="dense", frame_stride=stride)
 
 
 def clips_per_second(dataset: ClipDataset, args: argparse.Namespace) -> float:
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="vmae-bench-loader-") as tmp:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        info = write_ucf_like_dataset(folder, args.videos, args.frames, args.stride, args.workers)
+        info = write_ucf_like_dataset(folder, args.videos, args.stride, args.workers)
 
         def measure(k: int, normalize: bool, frame_cache: str = "", defer: bool = False) -> float:
             cfg = DataConfig(frame_cache=frame_cache, num_workers=args.workers)

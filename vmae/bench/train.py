@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        info = write_ucf_like_dataset(folder, videos, cfg.num_frames, stride=4, workers=args.workers)
+        info = write_ucf_like_dataset(folder, videos, stride=4, workers=args.workers)
         generate_s = time.perf_counter() - started
 
         model, step_fn = pretrain_step_fn(cfg, device, compile_model)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vmae.atomic import atomic_path
+from vmae.config import ModelConfig
 from vmae.data import readers
 from vmae.data.manifest import read_manifest
 from vmae.runinfo import write_json_atomic
@@ -153,8 +154,9 @@ def build_cache(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", help="a prepared dataset folder (train.csv, val.csv)")
     parser.add_argument("--out", required=True, help="cache folder to write (index.json + one .npy a video)")
-    parser.add_argument("--size", type=int, default=32,
-                        help="short side of the cached frames, normally the training img_size (default 32)")
+    parser.add_argument("--size", type=int, default=ModelConfig.img_size,
+                        help="short side of the cached frames, normally the training model.img_size "
+                             f"(default: its default, {ModelConfig.img_size})")
     parser.add_argument("--manifest", action="append", default=[],
                         help="an extra manifest whose videos to cache (repeatable)")
     parser.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")

@@ -42,9 +42,8 @@ class DatasetInfo:
     name: str
     domain: str
     num_classes: int
-    frames_per_clip: int = 16
-    sampling_mode: str = "dense"  # dense | segments
-    frame_stride: int = 2
+    sampling_mode: str  # dense | segments
+    frame_stride: int  # dense sampling's stride (the dataset file's sampling.frame_stride, schema default)
     flip_allowed: bool = True
     flip_label_map: list[int] = field(default_factory=list)
     # absolute folders besides the dataset's own that its videos may lie in (--raw, recorded by
@@ -68,7 +67,6 @@ class DatasetInfo:
             "name": self.name,
             "domain": self.domain,
             "num_classes": self.num_classes,
-            "frames_per_clip": self.frames_per_clip,
             "sampling": {"mode": self.sampling_mode, "frame_stride": self.frame_stride},
             "flip": {"allowed": self.flip_allowed, "label_map": list(self.flip_label_map)},
         }
@@ -83,7 +81,6 @@ class DatasetInfo:
                 name=data["name"],
                 domain=data["domain"],
                 num_classes=int(data["num_classes"]),
-                frames_per_clip=int(data["frames_per_clip"]),
                 sampling_mode=data["sampling"]["mode"],
                 frame_stride=int(data["sampling"]["frame_stride"]),
                 flip_allowed=bool(data["flip"]["allowed"]),
@@ -92,7 +89,7 @@ class DatasetInfo:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ManifestError(f"{source}: missing or malformed field {err}: expected the dataset.json "
-                                "layout {name, domain, num_classes, frames_per_clip, sampling{mode, "
+                                "layout {name, domain, num_classes, sampling{mode, "
                                 "frame_stride}, flip{allowed, label_map}}") from None
         if len(info.flip_label_map) != info.num_classes:
             raise ManifestError(f"{source}: flip.label_map has {len(info.flip_label_map)} entries: "

@@ -67,7 +67,6 @@ def prepare_dataset(spec: DatasetSpec, out_dir: str | Path, raw_dir: str | Path 
         name=spec.name,
         domain=spec.domain,
         num_classes=len(classes),
-        frames_per_clip=spec.frames_per_clip,
         sampling_mode=spec.sampling_mode,
         frame_stride=spec.frame_stride,
         flip_allowed=spec.flip_allowed,

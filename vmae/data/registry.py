@@ -41,7 +41,6 @@ class DatasetSpec:
     source: dict[str, Any]  # {"kind": "synthetic", "generator": {...}} | download | manual
     format: str  # annotation parser (vmae.data.formats) or "synthetic"
     format_options: dict[str, Any]
-    frames_per_clip: int
     sampling_mode: str  # dense | segments
     frame_stride: int
     flip_allowed: bool
@@ -108,7 +107,6 @@ def spec_from_dict(data: Any, path: Path) -> DatasetSpec:
         source=data["source"],
         format=data["format"],
         format_options=data["format_options"],
-        frames_per_clip=data["frames_per_clip"],
         sampling_mode=data["sampling"]["mode"],
         frame_stride=data["sampling"]["frame_stride"],
         flip_allowed=data["flip"]["allowed"],

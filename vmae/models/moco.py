@@ -54,7 +54,7 @@ class MoCoV3(nn.Module):
     2 * temperature; keys are gathered over processes under torch.distributed.
     """
 
-    def __init__(self, encoder: VideoViT, proj_dim: int = 256, hidden_dim: int = 4096, temperature: float = 0.2):
+    def __init__(self, encoder: VideoViT, proj_dim: int, hidden_dim: int, temperature: float):
         super().__init__()
         self.temperature = temperature
         self.base_encoder = encoder

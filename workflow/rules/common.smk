@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+from vmae.config import ModelConfig
 from vmae.data.registry import load_spec
 from vmae.report import runs, studies
 

@@ -70,7 +70,7 @@ rule frame_cache:
     params:
         data=lambda wildcards: data_dir(wildcards.dataset),
         out=subpath(output[0], parent=True),
-        size=config["model"].get("img_size", 224),
+        size=config["model"].get("img_size", ModelConfig.img_size),
     shell:
         "vmae cache {params.data:q} --out {params.out:q} --size {params.size:q}"
         " --workers {threads} > {log:q} 2>&1"
