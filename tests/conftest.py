@@ -97,17 +97,31 @@ def fixed_step_times(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, list[flo
 
 # --------------------------------------------------------------------------- tiny models
 
-TINY_ENCODER = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
+TINY_ENCODER = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2,
+                    mlp_ratio=4.0, qkv_bias=True, init_values=0.0, drop_path_rate=0.0)
 TINY_DECODER = dict(decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+
+
+def _split(changes: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``TINY_ENCODER`` with the encoder fields of ``changes`` -> (EncoderConfig, the other changes)."""
+    from vmae.models.vit import EncoderConfig
+
+    fields = {f.name for f in dataclasses.fields(EncoderConfig)}
+    encoder = EncoderConfig(**{**TINY_ENCODER, **{k: v for k, v in changes.items() if k in fields}})
+    return encoder, {k: v for k, v in changes.items() if k not in fields}
 
 
 @pytest.fixture()
 def tiny_vit() -> Callable[..., Any]:
     """``tiny_vit(**changes)``: a VideoViT of 16 px, 4 frames, patch 4, tubelet 2 (2x4x4 = 32 tokens), width
-    32, depth 2, 2 heads; ``changes`` override any constructor argument."""
+    32, depth 2, 2 heads; ``changes``: EncoderConfig fields or other constructor arguments."""
     from vmae.models.vit import VideoViT
 
-    return lambda **changes: VideoViT(**{**TINY_ENCODER, **changes})
+    def build(**changes: Any) -> VideoViT:
+        encoder, others = _split(changes)
+        return VideoViT(encoder, **others)
+
+    return build
 
 
 @pytest.fixture()
@@ -115,7 +129,11 @@ def tiny_mae() -> Callable[..., Any]:
     """``tiny_mae(**changes)``: a VideoMAE with ``tiny_vit``'s encoder and a decoder of width 16, depth 1."""
     from vmae.models.mae import VideoMAE
 
-    return lambda **changes: VideoMAE(**{**TINY_ENCODER, **TINY_DECODER, **changes})
+    def build(**changes: Any) -> VideoMAE:
+        encoder, others = _split(changes)
+        return VideoMAE(encoder, **{**TINY_DECODER, **others})
+
+    return build
 
 
 # --------------------------------------------------------------------------- toy videos

@@ -13,15 +13,12 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from vmae.models.checkpoints import convert_hf, export_hf, load_encoder_weights, save_hf  # noqa: E402
-from vmae.models.mae import VideoMAE  # noqa: E402
 from vmae.models.masking import make_mask  # noqa: E402
-from vmae.models.vit import VideoViT  # noqa: E402
 
 HF_TINY = dict(image_size=16, patch_size=4, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
                num_attention_heads=2, intermediate_size=128, layer_norm_eps=1e-6,
                decoder_hidden_size=16, decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
                decoder_intermediate_size=64)
-OURS_TINY = dict(img_size=16, patch_size=4, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
 ATOL = 1e-5
 
 
@@ -52,9 +49,9 @@ def _mask() -> torch.Tensor:
 
 
 @torch.no_grad()
-def test_encoder_features_match_videomae_model():
+def test_encoder_features_match_videomae_model(tiny_vit):
     hf = _hf("VideoMAEModel", use_mean_pooling=False)  # the pretraining encoder, with its final norm
-    ours = VideoViT(**OURS_TINY, use_mean_pooling=False).eval()
+    ours = tiny_vit(use_mean_pooling=False).eval()
     ours.load_state_dict(convert_hf(hf.state_dict()), strict=True)
     video = _video()
     expected = hf(_hf_input(video)).last_hidden_state
@@ -62,9 +59,9 @@ def test_encoder_features_match_videomae_model():
 
 
 @torch.no_grad()
-def test_classification_logits_match_and_export_round_trips(tmp_path):
+def test_classification_logits_match_and_export_round_trips(tiny_vit, tmp_path):
     hf = _hf("VideoMAEForVideoClassification", num_labels=5)
-    ours = VideoViT(**OURS_TINY, num_classes=5).eval()
+    ours = tiny_vit(num_classes=5).eval()
     ours.load_state_dict(convert_hf(hf.state_dict()), strict=True)
     video = _video()
     logits = hf(_hf_input(video)).logits
@@ -74,16 +71,16 @@ def test_classification_logits_match_and_export_round_trips(tmp_path):
     reloaded = transformers.VideoMAEForVideoClassification.from_pretrained(tmp_path / "hf").eval()
     reloaded.fc_norm.eps = 1e-6
     assert torch.allclose(reloaded(_hf_input(video)).logits, logits, atol=ATOL)
-    again = VideoViT(**OURS_TINY, num_classes=5).eval()
+    again = tiny_vit(num_classes=5).eval()
     log = load_encoder_weights(again, tmp_path / "hf")
     assert "Hugging Face VideoMAE weights" in log[0]
     assert torch.allclose(again(video), logits, atol=ATOL)
 
 
 @torch.no_grad()
-def test_pretraining_predictions_match_for_the_same_mask(tmp_path):
+def test_pretraining_predictions_match_for_the_same_mask(tiny_mae, tiny_vit, tmp_path):
     hf = _hf("VideoMAEForPreTraining", use_mean_pooling=False)
-    ours = VideoMAE(**OURS_TINY, decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2).eval()
+    ours = tiny_mae().eval()
     ours.load_state_dict(convert_hf(hf.state_dict()), strict=True)
     video, mask = _video(), _mask()
     expected = hf(_hf_input(video), bool_masked_pos=mask).logits
@@ -92,14 +89,14 @@ def test_pretraining_predictions_match_for_the_same_mask(tmp_path):
     reloaded = transformers.VideoMAEForPreTraining.from_pretrained(tmp_path / "pre").eval()
     reloaded.decoder.norm.eps = 1e-6
     assert torch.allclose(reloaded(_hf_input(video), bool_masked_pos=mask).logits, expected, atol=ATOL)
-    encoder = VideoViT(**OURS_TINY, num_classes=3)
+    encoder = tiny_vit(num_classes=3)
     log = load_encoder_weights(encoder, tmp_path / "pre")
     assert any("norm.weight" in line and "dropped" in line for line in log)
 
 
 @torch.no_grad()
-def test_hub_layout_q_v_bias_and_layer_scale_export_are_exact():
-    ours = VideoViT(**OURS_TINY, num_classes=4, init_values=0.3).eval()
+def test_hub_layout_q_v_bias_and_layer_scale_export_are_exact(tiny_vit):
+    ours = tiny_vit(num_classes=4, init_values=0.3).eval()
     with torch.no_grad():
         for block in ours.blocks:
             block.ls1.gamma.uniform_(0.2, 1.5)
@@ -108,7 +105,7 @@ def test_hub_layout_q_v_bias_and_layer_scale_export_are_exact():
     assert "videomae.encoder.layer.0.attention.attention.q_bias" in sd
     assert not any(".ls1." in key or "key.bias" in key for key in sd)
     hub_sd = dict(sd)  # the hub layout as a state dict converts back
-    back = VideoViT(**OURS_TINY, num_classes=4).eval()
+    back = tiny_vit(num_classes=4).eval()
     back.load_state_dict(convert_hf(hub_sd), strict=True)
     video = _video()
     assert torch.allclose(back(video), ours(video), atol=ATOL)

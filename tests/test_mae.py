@@ -7,7 +7,7 @@ import torch
 
 from vmae.config import ModelConfig
 from vmae.models import build_encoder, build_videomae
-from vmae.models.mae import mae_loss, mae_targets, patchify, reconstruct, targets_at, unpatchify
+from vmae.models.mae import patchify, reconstruct, targets_at, unpatchify
 from vmae.models.masking import make_mask, split_mask
 
 P, TUB = 4, 2  # patch, tubelet
@@ -31,7 +31,7 @@ def test_normalised_target_matches_hand_computation():
     video = torch.randn(1, 3, 4, 16, 16)
     mask = torch.zeros(1, 32, dtype=torch.bool)
     mask[0, [5, 20]] = True
-    target = mae_targets(video, mask, P, TUB)
+    target = targets_at(video, split_mask(mask)[1], P, TUB)
     assert target.shape == (1, 2, 96)
     # token 20 = (t'=1, h'=1, w'=0): frames 2..3, rows 4..7, cols 0..3
     cube = video[0, :, 2:4, 4:8, 0:4].reshape(3, -1)  # (C, t*p*p)
@@ -39,7 +39,7 @@ def test_normalised_target_matches_hand_computation():
     hand = ((cube - mean) / (std + 1e-6)).t()  # (t*p*p, C), vectors laid out (t, p, p, C)
     by_pixel = target[0, 1].view(TUB, P, P, 3).permute(3, 0, 1, 2).reshape(3, -1).t()
     assert torch.allclose(by_pixel, hand, atol=1e-5)
-    raw = mae_targets(video, mask, P, TUB, norm_pix=False)
+    raw = targets_at(video, split_mask(mask)[1], P, TUB, norm_pix=False)
     assert torch.equal(raw[0, 0], patchify(video, P, TUB)[0, 5])
 
 
@@ -89,7 +89,7 @@ def test_output_rows_follow_positional_order_of_masked_tokens(tiny_mae):
 
 def test_reconstruct_inverts_normalised_targets():
     video, mask = torch.randn(2, 3, 4, 16, 16), _mask(2)
-    perfect = mae_targets(video, mask, P, TUB)
+    perfect = targets_at(video, split_mask(mask)[1], P, TUB)
     assert torch.allclose(reconstruct(perfect, video, mask, P, TUB), video, atol=1e-4)
     zeros = reconstruct(torch.zeros_like(perfect), video, mask, P, TUB)
     assert torch.equal(patchify(zeros, P, TUB)[~mask], patchify(video, P, TUB)[~mask])
@@ -102,7 +102,7 @@ def test_tiny_batch_overfits(tiny_mae):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(50):
-        loss = mae_loss(model(video, mask), video, mask, P, TUB)
+        loss = model.loss(video, *split_mask(mask))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -125,7 +125,9 @@ def test_encoder_state_dict_loads_into_videovit_except_head_and_norms():
 
 
 @pytest.mark.parametrize("norm_pix", [True, False])
-def test_loss_is_mse_over_masked_targets(norm_pix):
-    video, mask = torch.randn(1, 3, 4, 16, 16), _mask(1)
-    target = mae_targets(video, mask, P, TUB, norm_pix)
-    assert mae_loss(target + 0.5, video, mask, P, TUB, norm_pix).item() == pytest.approx(0.25, rel=1e-5)
+def test_loss_is_mse_over_masked_targets(tiny_mae, norm_pix):
+    model = tiny_mae().eval()
+    video, (visible, masked) = torch.randn(1, 3, 4, 16, 16), split_mask(_mask(1))
+    squared = (model.forward_indices(video, visible, masked) - targets_at(video, masked, P, TUB, norm_pix)) ** 2
+    assert squared.shape == (1, 24, 96)  # 24 of 32 tubelets masked, 2*4*4*3 values each
+    assert model.loss(video, visible, masked, norm_pix).item() == pytest.approx(squared.mean().item(), rel=1e-6)

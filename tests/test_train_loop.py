@@ -103,11 +103,10 @@ def test_scaled_lr_and_schedule_endpoints():
     assert lr_at(0, 100, 0, peak, low) == pytest.approx(peak)  # no warm-up
 
 
-def test_param_groups_split_decay_and_scale_layers():
-    from vmae.models.vit import VideoViT, layer_id
+def test_param_groups_split_decay_and_scale_layers(tiny_vit):
+    from vmae.models.vit import layer_id
 
-    model = VideoViT(img_size=16, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=16, depth=2,
-                     num_heads=2, num_classes=3)
+    model = tiny_vit(patch_size=8, embed_dim=16, num_classes=3)
     groups = param_groups(model, 0.05, layer_decay=0.5, layer_of=lambda n: layer_id(n, 2), num_layers=3)
     by_name = {g["name"]: g for g in groups}
     # layer 0 = patch embedding, 1..2 = blocks, 3 = fc_norm + head

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from vmae.config import ConfigError, ModelConfig, PretrainConfig
 from vmae.models.mae import VideoMAE
 from vmae.models.moco import MoCoV3
-from vmae.models.vit import MODEL_SIZES, VideoViT
+from vmae.models.vit import MODEL_SIZES, EncoderConfig, VideoViT
 
 
 def size_preset(cfg: ModelConfig) -> dict[str, int]:
@@ -17,8 +15,9 @@ def size_preset(cfg: ModelConfig) -> dict[str, int]:
     return MODEL_SIZES[cfg.size]
 
 
-def _shared_kwargs(cfg: ModelConfig) -> dict[str, Any]:
-    return dict(
+def encoder_config(cfg: ModelConfig) -> EncoderConfig:
+    """The encoder architecture of ``cfg``: its sizes, with width / depth / heads from ``cfg.size``."""
+    return EncoderConfig(
         img_size=cfg.img_size, patch_size=cfg.patch_size, num_frames=cfg.num_frames,
         tubelet_size=cfg.tubelet_size, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
         init_values=cfg.init_values, drop_path_rate=cfg.drop_path_rate, **size_preset(cfg),
@@ -27,15 +26,12 @@ def _shared_kwargs(cfg: ModelConfig) -> dict[str, Any]:
 
 def build_encoder(cfg: ModelConfig, num_classes: int = 0) -> VideoViT:
     """A mean-pooling ``VideoViT`` (fine-tuning, probing, MoCo backbone); no head when num_classes=0."""
-    return VideoViT(num_classes=num_classes, use_mean_pooling=True, **_shared_kwargs(cfg))
+    return VideoViT(encoder_config(cfg), num_classes=num_classes, use_mean_pooling=True)
 
 
 def build_videomae(cfg: ModelConfig) -> VideoMAE:
     """The VideoMAE pretraining model of ``cfg`` (decoder width / depth / heads from it)."""
-    return VideoMAE(
-        decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
-        decoder_num_heads=cfg.decoder_num_heads, **_shared_kwargs(cfg),
-    )
+    return VideoMAE(encoder_config(cfg), cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads)
 
 
 def build_moco(cfg: PretrainConfig) -> MoCoV3:
@@ -44,4 +40,5 @@ def build_moco(cfg: PretrainConfig) -> MoCoV3:
                   temperature=cfg.moco.temperature)
 
 
-__all__ = ["MODEL_SIZES", "MoCoV3", "VideoMAE", "VideoViT", "build_encoder", "build_moco", "build_videomae"]
+__all__ = ["MODEL_SIZES", "EncoderConfig", "MoCoV3", "VideoMAE", "VideoViT", "build_encoder", "build_moco", "build_videomae",
+           "encoder_config"]

@@ -13,7 +13,7 @@ from timm.layers import trunc_normal_
 
 from vmae.models.masking import split_mask
 from vmae.models.pos_embed import sincos_rows, sincos_table
-from vmae.models.vit import LayerNorm, VideoViT, gather_tubelets, init_weights, make_blocks
+from vmae.models.vit import EncoderConfig, LayerNorm, VideoViT, gather_tubelets, init_weights, make_blocks
 
 NORM_EPS = 1e-6  # target normalisation: (x - mean) / (unbiased std + 1e-6), as the official VideoMAE
 
@@ -53,24 +53,16 @@ def _gather_tokens(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return tokens.gather(1, index[..., None].expand(-1, -1, tokens.shape[-1]))
 
 
-def mae_targets(
-    video: torch.Tensor, mask: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
+def targets_at(
+    video: torch.Tensor, masked_idx: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
 ) -> torch.Tensor:
-    """Pixel targets of the masked tubelets, in their positional order -> (B, N_masked, t*p*p*C).
+    """Pixel targets of the masked tubelets ``masked_idx`` (B, N_masked), in their positional order, on
+    the video's device (no sync) -> (B, N_masked, t*p*p*C). Only those tubelets are gathered (through a
+    strided view).
 
     ``norm_pix``: each tubelet's pixels, per channel, minus their mean and divided by their unbiased
     std + 1e-6 (the official ``var(unbiased=True).sqrt() + 1e-6``, not MAE's ``sqrt(var + 1e-6)``);
     otherwise the input pixels as given (already mean/std normalised by the data layer).
-    """
-    return targets_at(video, split_mask(mask)[1], patch_size, tubelet_size, norm_pix)
-
-
-def targets_at(
-    video: torch.Tensor, masked_idx: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
-) -> torch.Tensor:
-    """``mae_targets`` from masked token indices (B, N_masked) already on the video's device (no sync).
-
-    Only the masked tubelets are gathered (through a strided view) and normalised -> (B, N_masked, t*p*p*C).
     """
     cubes = gather_tubelets(video, masked_idx, patch_size, tubelet_size)  # (B, M, C, t, p, p)
     patches = cubes.permute(0, 1, 3, 4, 5, 2).flatten(2)  # (B, M, t*p*p*C), vectors (t, p, p, C)
@@ -78,19 +70,6 @@ def targets_at(
         pixels, mean, scale = _patch_stats(patches, video.shape[1])
         patches = ((pixels - mean) / scale).flatten(2)
     return patches
-
-
-def mae_loss(
-    pred: torch.Tensor,
-    video: torch.Tensor,
-    mask: torch.Tensor,
-    patch_size: int,
-    tubelet_size: int,
-    norm_pix: bool = True,
-) -> torch.Tensor:
-    """Mean squared error over the masked tubelets' values. pred: (B, N_masked, t*p*p*C) -> scalar."""
-    target = mae_targets(video, mask, patch_size, tubelet_size, norm_pix)
-    return F.mse_loss(pred.float(), target)
 
 
 def reconstruct(
@@ -135,7 +114,8 @@ class MAEDecoder(nn.Module):
 
 
 class VideoMAE(nn.Module):
-    """VideoMAE pretraining model (official keyword names).
+    """VideoMAE pretraining model: an encoder of ``EncoderConfig`` and a decoder of the given width,
+    depth and heads (official keyword names). ``loss`` is the pretraining objective.
 
     ``forward(video (B, C, T, H, W), mask (B, N) bool, True = masked)`` -> predictions
     ``(B, N_masked, 3 * t * p * p)`` in the positional order of the masked tokens. Keep ``mask`` on
@@ -144,37 +124,15 @@ class VideoMAE(nn.Module):
     fine-tuning ``VideoViT``.
     """
 
-    def __init__(
-        self,
-        img_size: int = 224,
-        patch_size: int = 16,
-        num_frames: int = 16,
-        tubelet_size: int = 2,
-        in_chans: int = 3,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        decoder_embed_dim: int = 384,
-        decoder_depth: int = 4,
-        decoder_num_heads: int = 6,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        init_values: float | None = 0.0,
-        drop_path_rate: float = 0.0,
-    ):
+    def __init__(self, encoder: EncoderConfig, decoder_embed_dim: int, decoder_depth: int, decoder_num_heads: int):
         super().__init__()
-        self.patch_size, self.tubelet_size = patch_size, tubelet_size
-        self.encoder = VideoViT(
-            img_size=img_size, patch_size=patch_size, num_frames=num_frames, tubelet_size=tubelet_size,
-            in_chans=in_chans, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-            qkv_bias=qkv_bias, init_values=init_values, drop_path_rate=drop_path_rate, num_classes=0,
-            use_mean_pooling=False,
-        )
-        self.encoder_to_decoder = nn.Linear(embed_dim, decoder_embed_dim, bias=False)
+        self.patch_size, self.tubelet_size = encoder.patch_size, encoder.tubelet_size
+        self.encoder = VideoViT(encoder, num_classes=0, use_mean_pooling=False)
+        self.encoder_to_decoder = nn.Linear(encoder.embed_dim, decoder_embed_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
-        out_dim = in_chans * tubelet_size * patch_size * patch_size
-        self.decoder = MAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim, mlp_ratio,
-                                  qkv_bias, init_values)
+        out_dim = encoder.in_chans * encoder.tubelet_size * encoder.patch_size * encoder.patch_size
+        self.decoder = MAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim, encoder.mlp_ratio,
+                                  encoder.qkv_bias, encoder.init_values)
         self.register_buffer("decoder_pos_embed", sincos_table(self.encoder.num_tokens, decoder_embed_dim)[None],
                              persistent=False)
         self.encoder_to_decoder.apply(init_weights)
@@ -200,3 +158,15 @@ class VideoMAE(nn.Module):
         mask_tokens = self.mask_token.to(x.dtype) + _gather_tokens(pos, masked_idx)
         x = torch.cat([x + _gather_tokens(pos, visible_idx), mask_tokens], dim=1)  # (B, N, D_dec)
         return self.decoder(x, masked_idx.shape[1])
+
+    def targets(self, video: torch.Tensor, masked_idx: torch.Tensor, norm_pix: bool = True) -> torch.Tensor:
+        """video: (B, C, T, H, W), masked_idx: (B, N_masked) -> the masked tubelets' pixel targets
+        (B, N_masked, t*p*p*C) (``targets_at``)."""
+        return targets_at(video, masked_idx, self.patch_size, self.tubelet_size, norm_pix)
+
+    def loss(self, video: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor,
+             norm_pix: bool = True) -> torch.Tensor:
+        """The pretraining loss: the mean squared error between the predicted and the target pixels of
+        the masked tubelets (fp32 scalar). video: (B, C, T, H, W); indices as ``forward_indices``."""
+        return F.mse_loss(self.forward_indices(video, visible_idx, masked_idx).float(),
+                          self.targets(video, masked_idx, norm_pix))

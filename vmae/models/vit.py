@@ -9,6 +9,7 @@ as ``ls1.gamma`` / ``ls2.gamma`` (``vmae.models.checkpoints`` maps the official 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -18,6 +19,25 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
 from vmae.models.pos_embed import sincos_rows, sincos_table
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The encoder's architecture (official keyword names). ``vmae.models.encoder_config`` makes it
+    from a ``vmae.config.ModelConfig``, which holds the defaults; here there are none but RGB input."""
+
+    img_size: int  # input side (square)
+    patch_size: int  # spatial patch side
+    num_frames: int  # frames a clip
+    tubelet_size: int  # frames a token
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float
+    qkv_bias: bool
+    init_values: float | None  # layer scale init; 0 / None: no layer scale
+    drop_path_rate: float
+    in_chans: int = 3
+
 
 # name -> encoder width, depth, heads (paper sizes plus small ones for CPU runs)
 MODEL_SIZES: dict[str, dict[str, int]] = {
@@ -115,31 +135,18 @@ class VideoViT(nn.Module):
     stored in the state dict) is rebuilt for the token count.
     """
 
-    def __init__(
-        self,
-        img_size: int = 224,
-        patch_size: int = 16,
-        num_frames: int = 16,
-        tubelet_size: int = 2,
-        in_chans: int = 3,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        init_values: float | None = 0.0,
-        drop_path_rate: float = 0.0,
-        num_classes: int = 0,
-        use_mean_pooling: bool = True,
-        head_init_scale: float = 0.001,  # official fine-tuning: head ~ N(0, .02) x 0.001
-    ):
+    def __init__(self, cfg: EncoderConfig, num_classes: int = 0, use_mean_pooling: bool = True,
+                 head_init_scale: float = 0.001):  # official fine-tuning: head ~ N(0, .02) x 0.001
         super().__init__()
-        self.patch_size, self.tubelet_size = patch_size, tubelet_size
-        self.img_size, self.num_frames = img_size, num_frames
-        self.embed_dim, self.depth, self.num_classes = embed_dim, depth, num_classes
-        self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
+        self.cfg = cfg
+        self.patch_size, self.tubelet_size = cfg.patch_size, cfg.tubelet_size
+        self.img_size, self.num_frames = cfg.img_size, cfg.num_frames
+        self.embed_dim, self.depth, self.num_classes = cfg.embed_dim, cfg.depth, num_classes
+        embed_dim = cfg.embed_dim
+        self.patch_embed = TubeletEmbed(cfg.patch_size, cfg.tubelet_size, cfg.in_chans, embed_dim)
         self.register_buffer("pos_embed", sincos_table(self.num_tokens, embed_dim)[None], persistent=False)
-        self.blocks = make_blocks(embed_dim, depth, num_heads, mlp_ratio, qkv_bias, init_values, drop_path_rate)
+        self.blocks = make_blocks(embed_dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.init_values,
+                                  cfg.drop_path_rate)
         self.norm = nn.Identity() if use_mean_pooling else LayerNorm(embed_dim)
         self.fc_norm = LayerNorm(embed_dim) if use_mean_pooling else nn.Identity()
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()

@@ -25,13 +25,12 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vmae.config import DataConfig, PretrainConfig, to_dict
 from vmae.data.transforms import normalize, to_device_normalized
 from vmae.models import build_moco, build_videomae
-from vmae.models.mae import VideoMAE, targets_at
+from vmae.models.mae import VideoMAE
 from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
@@ -73,14 +72,11 @@ class VideoMAEObjective(nn.Module):
         super().__init__()
         self.mae = mae
         self.mean, self.std = cfg.data.mean, cfg.data.std
-        self.patch_size, self.tubelet_size = cfg.model.patch_size, cfg.model.tubelet_size
         self.norm_pix = cfg.norm_pix_loss
 
     def forward(self, clips: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor) -> torch.Tensor:
         video = normalize(clips, self.mean, self.std) if clips.dtype == torch.uint8 else clips
-        pred = self.mae.forward_indices(video, visible_idx, masked_idx)
-        target = targets_at(video, masked_idx, self.patch_size, self.tubelet_size, self.norm_pix)
-        return F.mse_loss(pred.float(), target)
+        return self.mae.loss(video, visible_idx, masked_idx, self.norm_pix)
 
 
 def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
