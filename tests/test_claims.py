@@ -22,11 +22,12 @@ def write_eval(root: Path, protocol: str, seed: int, init: runs.PretrainRun | No
     return path
 
 
-def write_pretrain(root: Path, run: runs.PretrainRun, videos: int = 240) -> Path:
+def write_pretrain(root: Path, run: runs.PretrainRun, videos: int = 240, steps: int = 350,
+                   wall_s: float = 100.0) -> Path:
     path = root / "results" / "pretrain" / run.name / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"final_loss": 0.5, "train_videos": videos, "epochs": 50, "steps": 350,
-                                "clips": 11200, "wall_s": 100.0}))
+    path.write_text(json.dumps({"final_loss": 0.5, "train_videos": videos, "epochs": 50, "steps": steps,
+                                "clips": 32 * steps, "wall_s": wall_s}))
     return path
 
 
@@ -55,7 +56,7 @@ def data_efficiency(root: Path) -> list[Path]:
                   write_eval(root, "linprobe", seed, moco, 50.0 + seed),
                   write_eval(root, "linprobe", seed, mae(seed), 40.0 + seed + 0.5 * (seed % 2)),
                   write_eval(root, "linprobe", seed, None, 45.0),
-                  write_pretrain(root, moco), write_pretrain(root, mae(seed))]
+                  write_pretrain(root, moco, steps=70, wall_s=95.0 + seed), write_pretrain(root, mae(seed))]
     return paths
 
 
@@ -69,8 +70,10 @@ def test_data_efficiency_claims_hold_are_reversed_or_inconclusive_as_the_data_sa
     assert (ft["a"], ft["b"], ft["target"], ft["protocol"], ft["n_seeds"]) == ("videomae", "mocov3", TARGET,
                                                                               "finetune", 5)
     assert ft["diff"] == pytest.approx(15.4 - 1.0 / 5 * (0.5 - 3.0 + 2.5 + 1.0 + 1.5) * 1, abs=0.01)
-    assert ft["compute"] == "A: 350 steps, 11200 clips, 100 s; B: 350 steps, 11200 clips, 100 s"
+    assert ft["compute"] == "A: 350 steps, 11200 clips, 100 s; B: 70 steps, 2240 clips, 97 s"
+    assert ft["budget"] == "equal compute (B: 0.20x A's steps, 0.97x its seconds)"
     assert rows.loc["videomae_gt_scratch", "compute"].endswith("B: no pretraining")
+    assert rows.loc["videomae_gt_scratch", "budget"] == "A only pretrained"
     assert rows.loc["videomae_gt_mocov3_linprobe", "diff"] == pytest.approx(-9.8)
     # Holm: the smallest p is multiplied by the number of tested rows (4), the largest by 1
     p = rows["p_value"].astype(float)
@@ -85,7 +88,8 @@ def test_holm_order_decides_which_borderline_claim_holds():
         return pd.DataFrame({"claim": list(studies.CLAIM_KEYS[:3]), "study": "data_efficiency", "text": "",
                              "target": TARGET, "protocol": "finetune", "a": "x", "b": "y", "paper": "",
                              "n_seeds": 5, "diff": [1.0, 2.0, 3.0], "diff_ci_low": 0.1, "diff_ci_high": 4.0,
-                             "p_value": ps, "prob_improvement": 0.9, "seeds": "0,1,2,3,4", "compute": ""})
+                             "p_value": ps, "prob_improvement": 0.9, "seeds": "0,1,2,3,4", "compute": "",
+                             "budget": ""})
     assert claims.finalise(rows([0.012, 0.02, 0.04]))["verdict"].tolist() == ["holds"] * 3
     assert claims.finalise(rows([0.012, 0.026, 0.03]))["verdict"].tolist() == ["holds", "inconclusive",
                                                                                 "inconclusive"]
@@ -110,10 +114,10 @@ def test_selectors_pick_largest_subset_in_domain_source_and_named_settings(tmp_p
             ratio.append(write_eval(roots["ratio"], "finetune", seed, mae(seed, ratio=r), 60.0 + gain - seed * 0.7))
 
     more = claim_rows("data_size", size).set_index("claim").loc["more_data_helps"]
-    assert (more["a"], more["b"], more["diff"]) == ("1", "0.25", 6.0)
+    assert (more["a"], more["b"], more["diff"], more["budget"]) == ("1", "0.25", 6.0, "equal steps")
     domain = claim_rows("domain_shift", shift).set_index("claim").loc["in_domain_gt_out_of_domain"]
     assert (domain["a"], domain["b"], domain["diff"]) == (TARGET, "synthetic-clutter", 8.0)
-    assert domain["compute"].startswith("A: 350 steps")
+    assert domain["compute"].startswith("A: 350 steps") and domain["budget"] == "equal steps"
     strategies = claim_rows("masking", masking).set_index("claim")
     assert (strategies.loc["tube_gt_random", "a"], strategies.loc["tube_gt_random", "b"]) == ("tube 0.75",
                                                                                              "random 0.75")

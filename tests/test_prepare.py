@@ -19,7 +19,8 @@ from vmae.data.formats.common import ParsedDataset
 from vmae.data.manifest import DatasetInfo, ManifestError, read_classes, read_manifest
 from vmae.data.prepare import prepare_dataset
 from vmae.data.registry import DatasetSpec, load_spec
-from vmae.data.synthetic import CLASS_NAMES
+from vmae.data.readers import decord_available, read_frames
+from vmae.data.synthetic import CLASS_NAMES, GeneratorParams, make_video
 from vmae.data.writer import write_video
 
 
@@ -87,8 +88,8 @@ def test_writer_errors_name_the_file(tmp_path, frames, name, codec, expected):
 
 def small_spec(seed: int = 0, style: str = "clean", **generator) -> DatasetSpec:
     spec = load_spec(f"synthetic-{style}")
-    params = {**spec.source["generator"], "train_per_class": 3, "val_per_class": 2, "frames": 8, "seed": seed,
-              **generator}
+    params = {**spec.source["generator"], "train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "frames": 8,
+              "seed": seed, **generator}
     return dataclasses.replace(spec, source={"kind": "synthetic", "generator": params})
 
 
@@ -101,6 +102,9 @@ def test_prepare_layout_balance_and_dataset_json(tmp_path, capsys):
     train, val = read_manifest(tmp_path / "train.csv"), read_manifest(tmp_path / "val.csv")
     assert Counter(label for _, label in train) == {c: 3 for c in range(10)}
     assert Counter(label for _, label in val) == {c: 2 for c in range(10)}
+    test = read_manifest(tmp_path / "test.csv")
+    assert Counter(label for _, label in test) == {c: 2 for c in range(10)}
+    assert not {p for p, _ in test} & {p for p, _ in train + val}
     assert (tmp_path / "train.csv").read_text().splitlines()[1] == "videos/train/move_right/move_right_0000.avi,0"
     assert train[-1][0] == str(tmp_path / "videos" / "train" / "disappear" / "disappear_0002.avi")
     assert all(Path(path).is_file() for path, _ in train + val)
@@ -111,7 +115,20 @@ def test_prepare_layout_balance_and_dataset_json(tmp_path, capsys):
     assert not (tmp_path / "missing.txt").exists()
     assert decode(Path(val[0][0])).shape == (8, 32, 32, 3)
     table = capsys.readouterr().out
-    assert "move_right       3       2" in table and "total           30      20" in table
+    assert "move_right       3       2       2" in table and "total           30      20      20" in table
+
+
+@pytest.mark.parametrize("backend", ["pyav"] + (["decord"] if decord_available() else []))
+def test_prepared_synthetic_videos_decode_to_the_generated_frames(tmp_path, backend):
+    """Lossless targets: every pixel of every prepared video read back equals the generator's."""
+    spec = small_spec(style="clutter")
+    prepare_dataset(spec, tmp_path, workers=1)
+    params = GeneratorParams.from_spec(spec.source["generator"])
+    for split in ("train", "test"):
+        for path, label in read_manifest(tmp_path / f"{split}.csv")[::7]:
+            index = int(Path(path).stem.rsplit("_", 1)[1])
+            np.testing.assert_array_equal(read_frames(path, list(range(8)), backend),
+                                          make_video(params, split, label, index))
 
 
 def test_prepare_twice_identical_bytes_any_worker_count(tmp_path, monkeypatch):
@@ -119,7 +136,7 @@ def test_prepare_twice_identical_bytes_any_worker_count(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_module, "POOL_THRESHOLD", 0)
     prepare_dataset(small_spec(style="clutter"), tmp_path / "b", workers=2)
     first, second = folder_bytes(tmp_path / "a"), folder_bytes(tmp_path / "b")
-    assert len(first) == 4 + 50 and first == second
+    assert len(first) == 5 + 70 and first == second
     prepare_dataset(small_spec(seed=5, style="clutter"), tmp_path / "c", workers=1)
     other = folder_bytes(tmp_path / "c")
     videos = [name for name in first if name.endswith(".avi")]
@@ -189,7 +206,7 @@ def test_reprepare_removes_stale_generated_videos_and_nothing_of_the_users(tmp_p
     (tmp_path / "videos" / "train" / "mine.avi").write_bytes(b"mine too")
     prepare_dataset(small_spec(train_per_class=2), tmp_path)
     videos = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "videos").rglob("*.avi")}
-    assert len(videos) == 10 * (2 + 2) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
+    assert len(videos) == 10 * (2 + 2 + 2) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "videos" / "train" / "mine.avi").read_bytes() == b"mine too"
     assert DatasetInfo.load(tmp_path).allowed_roots() == [str(tmp_path)]  # synthetic: the folder only

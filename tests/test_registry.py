@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vmae.data.registry import DatasetSpecError, datasets_dir, flip_label_indices, list_specs, load_spec
-from vmae.data.synthetic import CLASS_NAMES
+from vmae.data.registry import REPO_ROOT, DatasetSpecError, datasets_dir, flip_label_indices, list_specs, load_spec
+from vmae.data.synthetic import CLASS_NAMES, GeneratorParams
+from vmae.data.writer import CODEC_ALIASES, CODEC_OPTIONS
 
 CLEAN = yaml.safe_load((datasets_dir() / "synthetic-clean.yaml").read_text())
 
@@ -40,9 +41,11 @@ def test_shipped_specs_load():
     clean, clutter = load_spec("synthetic-clean"), load_spec("synthetic-clutter")
     assert (clean.domain, clutter.domain) == ("clean", "clutter")
     assert clean.source["generator"] == {"style": "clean", "train_per_class": 24, "val_per_class": 30,
-                                         "size": 32, "frames": 32, "fps": 25, "seed": 0, "noise": 0.0}
+                                         "test_per_class": 40, "size": 32, "frames": 32, "fps": 25, "seed": 0,
+                                         "noise": 0.0, "codec": "ffv1"}
     assert clutter.source["generator"]["train_per_class"] == 60
-    assert clutter.source["generator"]["noise"] == pytest.approx(0.02)
+    assert (clutter.source["generator"]["noise"], clutter.source["generator"]["codec"]) == (0.0, "ffv1")
+    assert (clean.report_split, clutter.report_split) == ("test", "test")
     for spec in (clean, clutter):
         assert (spec.format, spec.sampling_mode, spec.frame_stride) == ("synthetic", "dense", 2)
         assert spec.num_classes == len(CLASS_NAMES) == 10
@@ -163,3 +166,10 @@ def test_insecure_download_entry_is_accepted_and_defaults_to_false(tmp_path):
     data = edited(format="ucf101", num_classes=101, flip={"allowed": True}, source={"kind": "download", "files": files})
     spec = load_spec(write_spec(tmp_path, data))
     assert [f["insecure"] for f in spec.source["files"]] == [True, False]
+
+
+def test_synthetic_codecs_are_the_writers():
+    schema = yaml.safe_load((REPO_ROOT / "workflow/schemas/dataset.schema.yaml").read_text())
+    synthetic = next(o for o in schema["properties"]["source"]["oneOf"] if o["properties"]["kind"].get("const") == "synthetic")
+    codecs = synthetic["properties"]["generator"]["properties"]["codec"]["enum"]
+    assert sorted(codecs) == sorted([*CODEC_OPTIONS, *CODEC_ALIASES])

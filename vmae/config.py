@@ -94,6 +94,9 @@ class OptimConfig:
 
     epochs: int = 100
     warmup_epochs: float = 10.0  # linear warm-up; longer than the run = the lr never peaks (warned)
+    # a budget of optimiser steps instead (0 = off; pretraining): the run takes the fewest epochs that
+    # reach it, and epochs / warmup_epochs above give the schedule's shape (warm-up share)
+    steps: int = 0
     batch_size: int = 32  # global batch (all processes)
     base_lr: float = 1.5e-4  # lr = base_lr * batch_size / 256, computed once and logged
     min_lr: float = 1e-6
@@ -108,6 +111,7 @@ class OptimConfig:
     def validate(self) -> None:
         _check(self.epochs >= 1, "optim.epochs", self.epochs, ">= 1")
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs", self.warmup_epochs, ">= 0")
+        _check(self.steps >= 0, "optim.steps", self.steps, ">= 0 (0 = run optim.epochs)")
         _check(self.batch_size >= 1, "optim.batch_size", self.batch_size, ">= 1")
         _check(self.micro_batch_size >= 0, "optim.micro_batch_size", self.micro_batch_size,
                ">= 0 (0 = no gradient accumulation)")
@@ -202,7 +206,9 @@ class LinprobeConfig:
 
     seed: int = 0
     device: str = "auto"
-    C: float = 1.0  # inverse L2 strength of LogisticRegression
+    C: float = 1.0  # inverse L2 strength of LogisticRegression, when C_grid is empty
+    C_grid: tuple[float, ...] = ()  # if given: C chosen among these by cross-validation on the training set
+    cv_folds: int = 5  # stratified folds of that cross-validation
     max_iter: int = 2000
     train_clips: int = 2  # temporal views averaged per training video
     batch_size: int = 64  # feature-extraction batch
@@ -211,6 +217,8 @@ class LinprobeConfig:
 
     def validate(self) -> None:
         _check(self.C > 0, "C", self.C, "> 0")
+        _check(all(c > 0 for c in self.C_grid), "C_grid", self.C_grid, "values > 0")
+        _check(self.cv_folds >= 2, "cv_folds", self.cv_folds, ">= 2")
         _check(self.max_iter >= 1, "max_iter", self.max_iter, ">= 1")
         _check(self.train_clips >= 1, "train_clips", self.train_clips, ">= 1")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, ">= 1")

@@ -130,7 +130,7 @@ def video_path(out_dir: Path, split: str, class_index: int, index: int) -> Path:
 
 
 def _write_one(params: synthetic.GeneratorParams, split: str, class_index: int, index: int, path: str) -> None:
-    write_video(path, synthetic.make_video(params, split, class_index, index), params.fps)
+    write_video(path, synthetic.make_video(params, split, class_index, index), params.fps, params.codec)
 
 
 def _write_missing(path: Path, missing: list[str]) -> None:

@@ -49,6 +49,13 @@ class DatasetSpec:
     path: Path  # the YAML file
     description: str = ""
 
+    @property
+    def report_split(self) -> str:
+        """The split every reported number is scored on: "test" for synthetic data (train / val /
+        test; settings are chosen on val), "val" for the real datasets (their official evaluation
+        list, the one the paper reports on)."""
+        return "test" if self.source["kind"] == "synthetic" else "val"
+
 
 def datasets_dir(root: str | Path | None = None) -> Path:
     """The folder of dataset YAMLs: ``root``, else ``$VMAE_DATASETS``, else ``<repo>/datasets``."""

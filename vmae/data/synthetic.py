@@ -5,16 +5,21 @@ counter-clockwise, grow/shrink, appear/disappear. A video's actor trajectory is 
 forward member of its pair and played backwards for the other, so a single frame of a class and
 of its partner have exactly the same distribution: only the order of frames tells them apart.
 Appearance (shape, colour, size, aspect, start position, orientation, 0-2 distractors) is random
-within every class.
+within every class. The actor is large (a half-width of 24-32 % of the frame) so that the few
+positions a high mask ratio leaves visible still show it: ``actor_hidden_probability`` gives the
+chance that tube masking hides it in every frame.
 
-Two styles share the classes: ``clean`` (flat shapes on a plain dark background) and ``clutter``
-(textured shapes on a smooth random-coloured textured background, mild flicker, pixel noise).
+Two styles share the classes and differ in appearance: ``clean`` (flat rectangles, ellipses,
+triangles and diamonds on a plain dark background) and ``clutter`` (textured crosses and rings on a
+smooth random-coloured textured background, 1-2 textured distractors, mild flicker; optional pixel
+noise).
 Every video has its own ``numpy.random.Generator`` seeded from (seed, split, class, index), so any
 video can be regenerated alone; drawing is vectorised over (T, H, W) with anti-aliased edges.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,8 +34,10 @@ CLASS_MOTION = {name: (["move_x", "move_y", "rotate", "scale", "visibility"][i /
                 for i, name in enumerate(CLASS_NAMES)}
 FLIP_LABEL_MAP = {"move_right": "move_left", "move_left": "move_right",
                   "rotate_cw": "rotate_ccw", "rotate_ccw": "rotate_cw"}
-SPLITS = {"train": 0, "val": 1}
-SHAPES = ("rect", "ellipse", "triangle", "diamond")
+SPLITS = {"train": 0, "val": 1, "test": 2}
+SHAPES = {"clean": ("rect", "ellipse", "triangle", "diamond"), "clutter": ("cross", "ring")}
+ACTOR_HALF_WIDTH = (0.28, 0.36)  # of the frame size
+DISTRACTOR_HALF_WIDTH = (0.06, 0.10)
 Style = Literal["clean", "clutter"]
 
 
@@ -41,18 +48,20 @@ class GeneratorParams:
     style: Style
     train_per_class: int = 20
     val_per_class: int = 20
+    test_per_class: int = 20
     size: int = 32  # frame height and width (px)
     frames: int = 32  # frames per video
     fps: int = 25
     seed: int = 0
     noise: float = 0.0  # std of per-pixel Gaussian noise, [0, 1] units
+    codec: str = "ffv1"  # vmae.data.writer codec; ffv1 is lossless (decoded = generated)
 
     @classmethod
     def from_spec(cls, generator: dict[str, Any]) -> GeneratorParams:
         return cls(**generator)
 
     def per_class(self, split: str) -> int:
-        return {"train": self.train_per_class, "val": self.val_per_class}[split]
+        return {"train": self.train_per_class, "val": self.val_per_class, "test": self.test_per_class}[split]
 
 
 def video_rng(seed: int, split: str, class_index: int, index: int) -> np.random.Generator:
@@ -62,28 +71,46 @@ def video_rng(seed: int, split: str, class_index: int, index: int) -> np.random.
 
 def make_video(params: GeneratorParams, split: str, class_index: int, index: int) -> np.ndarray:
     """Video ``index`` of class ``class_index`` in ``split``: uint8 (T, H, W, 3) RGB."""
-    rng = video_rng(params.seed, split, class_index, index)
-    return render(rng, class_index, params.style, params.size, params.frames, params.noise)
+    return render(video_rng(params.seed, split, class_index, index), class_index, params)[0]
 
 
-def render(rng: np.random.Generator, class_index: int, style: Style, size: int, frames: int,
-           noise: float) -> np.ndarray:
-    """Draw one video of class ``class_index``: uint8 (T, size, size, 3)."""
+def actor_hidden_probability(params: GeneratorParams, split: str, class_index: int, index: int,
+                             patch_size: int, mask_ratio: float, min_pixels: float = 4.0) -> float:
+    """P(tube masking at ``mask_ratio`` hides the actor of one video in every frame).
+
+    The actor shows at a spatial position (a ``patch_size`` square) if it covers at least
+    ``min_pixels`` of it in some frame. Tube masking keeps ``n - int(mask_ratio * n)`` of the ``n``
+    positions, drawn uniformly without replacement, the same in every frame (vmae.models.masking),
+    so the chance that none of the ``k`` positions the actor touches is kept is hypergeometric.
+    """
+    coverage = render(video_rng(params.seed, split, class_index, index), class_index, params)[1]
+    per_patch = coverage.reshape(len(coverage), params.size // patch_size, patch_size,
+                                 params.size // patch_size, patch_size).sum(axis=(2, 4))  # (T, h, w)
+    touched = int((per_patch >= min_pixels).any(axis=0).sum())
+    positions = per_patch.shape[1] * per_patch.shape[2]
+    kept = positions - int(mask_ratio * positions)
+    return float(math.comb(positions - touched, kept) / math.comb(positions, kept))
+
+
+def render(rng: np.random.Generator, class_index: int, params: GeneratorParams) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one video of class ``class_index``: uint8 (T, size, size, 3) and the actor's coverage
+    (T, size, size) in [0, 1] (the fraction of each pixel it paints)."""
+    style, size, frames, noise = params.style, params.size, params.frames, params.noise
     kind, backwards = CLASS_MOTION[CLASS_NAMES[class_index]]
     clutter = style == "clutter"
     grid = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5  # (2, H, W): pixel centres (y, x)
     video = np.broadcast_to(_background(rng, grid, clutter).astype(np.float32), (frames, size, size, 3)).copy()
     for _ in range(rng.integers(1 if clutter else 0, 3)):
-        _draw(video, grid, _distractor_track(rng, size, frames), _appearance(rng, clutter, size, 0.5))
+        _draw(video, grid, _distractor_track(rng, size, frames), _appearance(rng, style, size, DISTRACTOR_HALF_WIDTH))
     track = _actor_track(rng, kind, size, frames)
     if backwards:
         track = {key: value[::-1] for key, value in track.items()}
-    _draw(video, grid, track, _appearance(rng, clutter, size, 1.0))
+    actor = _draw(video, grid, track, _appearance(rng, style, size, ACTOR_HALF_WIDTH))
     if clutter:
         video *= rng.uniform(0.95, 1.05, size=(frames, 1, 1, 1)).astype(np.float32)  # flicker
     if noise > 0:
         video += rng.normal(0.0, noise, size=video.shape).astype(np.float32)
-    return np.round(np.clip(video, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.round(np.clip(video, 0.0, 1.0) * 255).astype(np.uint8), actor
 
 
 # --------------------------------------------------------------------------- trajectories
@@ -143,18 +170,18 @@ class Appearance:
     texture: tuple[float, float, float, float, float]  # (contrast, freq_u, freq_v, phase_u, phase_v)
 
 
-def _appearance(rng: np.random.Generator, clutter: bool, size: int, relative_size: float) -> Appearance:
-    half = rng.uniform(0.12, 0.2) * size * relative_size
-    aspect = rng.uniform(1.6, 2.4)
+def _appearance(rng: np.random.Generator, style: Style, size: int, half_width: tuple[float, float]) -> Appearance:
+    half = rng.uniform(*half_width) * size
+    aspect = rng.uniform(1.3, 1.7)
     colour = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.55, 1.0), rng.uniform(0.7, 1.0))
     frequencies, phases = rng.uniform(0.8, 1.6, size=2).tolist(), rng.uniform(0, 2 * np.pi, size=2).tolist()
     texture = (rng.uniform(0.25, 0.4), *frequencies, *phases)
     return Appearance(
-        shape=SHAPES[rng.integers(len(SHAPES))],
+        shape=SHAPES[style][rng.integers(len(SHAPES[style]))],
         half_width=half,
         half_height=half / aspect,
         colour=colour,
-        texture=texture if clutter else (0.0, 0.0, 0.0, 0.0, 0.0),
+        texture=texture if style == "clutter" else (0.0, 0.0, 0.0, 0.0, 0.0),
     )
 
 
@@ -182,8 +209,9 @@ def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
 # --------------------------------------------------------------------------- drawing
 
 
-def _draw(video: np.ndarray, grid: np.ndarray, track: dict[str, np.ndarray], look: Appearance) -> None:
-    """Composite one shape onto ``video: float32 (T, H, W, 3)`` in place, anti-aliased."""
+def _draw(video: np.ndarray, grid: np.ndarray, track: dict[str, np.ndarray], look: Appearance) -> np.ndarray:
+    """Composite one shape onto ``video: float32 (T, H, W, 3)`` in place, anti-aliased; returns its
+    coverage (T, H, W) in [0, 1]."""
     track = {key: value.astype(np.float32)[:, None, None] for key, value in track.items()}  # (T, 1, 1)
     dy = grid[0][None] - track["cy"]  # (T, H, W)
     dx = grid[1][None] - track["cx"]
@@ -198,6 +226,7 @@ def _draw(video: np.ndarray, grid: np.ndarray, track: dict[str, np.ndarray], loo
     if contrast:  # texture in shape coordinates: it moves, turns and scales with the shape
         paint = paint * (1.0 + contrast * np.sin(fu * u + pu) * np.sin(fv * v + pv))[..., None]
     video += coverage[..., None] * (paint - video)
+    return coverage
 
 
 def _signed_distance(look: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -209,6 +238,11 @@ def _signed_distance(look: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarr
         return (np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1.0) * b
     if look.shape == "diamond":  # |u|/a + |v|/b <= 1
         return (np.abs(u) * b + np.abs(v) * a - a * b) / np.hypot(a, b)
+    if look.shape == "cross":  # a long bar along u over a short one along v, both b / 2 thick
+        bar = b / 2
+        return np.minimum(np.maximum(np.abs(u) - a, np.abs(v) - bar), np.maximum(np.abs(u) - bar, np.abs(v) - b))
+    if look.shape == "ring":  # an elliptical band, b / 2 thick, around the ellipse's outline
+        return np.abs((np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1.0) * b) - b / 4
     # triangle: apex at (a, 0), base from (-a, -b) to (-a, b)
     slant = (np.abs(v) * 2 * a + (u - a) * b) / np.hypot(2 * a, b)
     return np.maximum(-a - u, slant)

@@ -3,7 +3,7 @@
 ``evaluate(study, records)`` turns one study's evaluation records (vmae.report.tables) into one
 row per claim of ``vmae.report.studies.CLAIMS`` and per group it applies to (each target, say): the
 paired difference A - B over shared seeds with its 95% t-interval, the two-sided paired t-test's
-p-value, P(A > B) and the compute each arm got. ``finalise`` Holm-adjusts the p-values over the
+p-value, P(A > B), the compute each arm got and how the two budgets compare (``budget``). ``finalise`` Holm-adjusts the p-values over the
 rows it is given and applies the verdict rule of vmae.report.stats. The command gathers the
 per-study claim files that `vmae table` writes (``results/table_<study>_claims.csv``) and adjusts
 over all of them: ``results/table_claims.csv`` and ``.md``. A claim whose arms the config does not
@@ -26,7 +26,7 @@ from vmae.report import stats
 from vmae.report.studies import CLAIM_KEYS, LARGEST, NOT_TARGET, SMALLEST, STUDIES, TARGET, Claim, claims_of
 
 COLUMNS = ["claim", "study", "text", "target", "protocol", "a", "b", "paper", "n_seeds", "diff", "diff_ci_low",
-           "diff_ci_high", "p_value", "prob_improvement", "seeds", "compute", "p_holm", "verdict"]
+           "diff_ci_high", "p_value", "prob_improvement", "seeds", "compute", "budget", "p_holm", "verdict"]
 
 
 class ClaimsError(UserError, ValueError):
@@ -65,6 +65,23 @@ def _compute(arm: pd.DataFrame) -> str:
     return f"{steps:.0f} steps, {arm['pretrain_clips'].mean():.0f} clips, {arm['pretrain_s'].mean():.0f} s"
 
 
+def budget(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """How the two arms' pretraining compute compares, from what they ran (means over seeds):
+    'equal steps' (within 1 %), 'equal compute' (training seconds within 10 %), else both ratios
+    B / A; 'A only pretrained' / 'B only pretrained' / 'neither pretrained'."""
+    a_steps, b_steps = a["pretrain_steps"].mean(), b["pretrain_steps"].mean()
+    if math.isnan(a_steps) or math.isnan(b_steps):
+        return {(False, True): "A only pretrained", (True, False): "B only pretrained"}.get(
+            (math.isnan(a_steps), math.isnan(b_steps)), "neither pretrained")
+    steps_ratio = b_steps / a_steps
+    seconds_ratio = b["pretrain_s"].mean() / a["pretrain_s"].mean()
+    if abs(steps_ratio - 1) <= 0.01:
+        return "equal steps"
+    if abs(seconds_ratio - 1) <= 0.10:
+        return f"equal compute (B: {steps_ratio:.2f}x A's steps, {seconds_ratio:.2f}x its seconds)"
+    return f"B: {steps_ratio:.2f}x A's steps, {seconds_ratio:.2f}x its seconds"
+
+
 def _by_arm(study: str, records: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """An arm's selected records split by setting (a NOT_TARGET selector may pick several)."""
     labels = records.apply(STUDIES[study].label, axis=1) if len(records) else pd.Series(dtype=str)
@@ -93,6 +110,7 @@ def _claim_rows(claim: Claim, records: pd.DataFrame) -> list[dict[str, Any]]:
                     "n_seeds": d.n, "diff": d.mean, "diff_ci_low": d.low, "diff_ci_high": d.high,
                     "p_value": d.p_value, "prob_improvement": d.prob_improvement,
                     "seeds": ",".join(map(str, d.seeds)), "compute": f"A: {_compute(a)}; B: {_compute(b)}",
+                    "budget": budget(a, b),
                 })
     return rows
 
@@ -146,7 +164,7 @@ def display(rows: pd.DataFrame) -> pd.DataFrame:
         "A - B": rows.apply(arms, axis=1), "paper (A vs B)": rows["paper"],
         "ours: A - B, 95% CI (points)": rows.apply(effect, axis=1), "seeds": rows["n_seeds"],
         "P(A > B)": rows["prob_improvement"], "p (Holm)": rows["p_holm"], "verdict": rows["verdict"],
-        "compute": rows["compute"],
+        "budget": rows["budget"].astype(object).fillna(""), "compute": rows["compute"],
     })
 
 

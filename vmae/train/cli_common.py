@@ -54,6 +54,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: bool = True, i
         parser.add_argument("--epochs", type=int, help="training epochs (overrides optim.epochs)")
     if init:
         parser.add_argument("--init", type=Path, help="checkpoint to initialise the encoder from (default: random)")
+        parser.add_argument("--eval-manifest", type=Path,
+                            help="manifest scored at the end (default: DATA/val.csv), e.g. DATA/test.csv")
         add_trust_argument(parser)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, dotted keys (optim.base_lr=1e-3)")
 
@@ -76,6 +78,10 @@ def train_manifest(args: argparse.Namespace) -> Path:
     return args.train_manifest or args.data / "train.csv"
 
 
+def eval_manifest(args: argparse.Namespace) -> Path:
+    return args.eval_manifest or args.data / "val.csv"
+
+
 def start(seed: int, device: str) -> DistEnv:
     """Threads from ``VMAE_THREADS``, the process group (under torchrun), and the global seeds."""
     if "VMAE_THREADS" in os.environ:
@@ -90,7 +96,10 @@ def start(seed: int, device: str) -> DistEnv:
 def run_inputs(args: argparse.Namespace) -> dict[str, str | None]:
     """The input files that identify a run besides its config (recorded in metrics.json)."""
     init = getattr(args, "init", None)
-    return {"train_manifest": str(train_manifest(args)), "init": str(init) if init else None}
+    inputs = {"train_manifest": str(train_manifest(args)), "init": str(init) if init else None}
+    if hasattr(args, "eval_manifest"):  # an evaluation command: the manifest it scores
+        inputs["eval_manifest"] = str(eval_manifest(args))
+    return inputs
 
 
 def input_identity(args: argparse.Namespace) -> dict[str, str | None]:
@@ -189,9 +198,9 @@ def batch_transform(dataset: ClipDataset, compile: bool, env: DistEnv) -> Render
 
 def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path | None = None,
                  data_cfg: Any = None) -> ClipDataset:
-    """A multi-view evaluation ClipDataset of DATA/val.csv (or ``manifest``)."""
+    """A multi-view evaluation ClipDataset of ``--eval-manifest`` (default DATA/val.csv), or of ``manifest``."""
     info = DatasetInfo.load(args.data)
-    return ClipDataset(manifest or args.data / "val.csv", info, data_cfg or cfg.data, cfg.model.num_frames,
+    return ClipDataset(manifest or eval_manifest(args), info, data_cfg or cfg.data, cfg.model.num_frames,
                        cfg.model.img_size, train=False, normalize=normalize_in_workers(env))
 
 

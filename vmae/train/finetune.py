@@ -6,8 +6,8 @@
 Without ``--init`` this is the scratch baseline. Layer-wise lr decay (``optim.layer_decay``), drop
 path (``model.drop_path_rate``), timm ``Mixup`` / CutMix with label smoothing when ``mixup`` or
 ``cutmix`` > 0 (else cross-entropy with label smoothing), ``data.repeated_sampling`` clips a visit.
-At the end (and every ``eval_every`` epochs) multi-view testing on DATA/val.csv: softmax averaged
-over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
+At the end (and every ``eval_every`` epochs) multi-view testing on ``--eval-manifest`` (default
+DATA/val.csv): softmax averaged over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
 ``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
 epochs, optimiser steps, clips seen, wall_s, clips_per_s, final_loss).
 

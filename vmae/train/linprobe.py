@@ -7,9 +7,11 @@ The encoder comes from ``--init`` or is left at its random initialisation (the s
 Features = ``forward_head(pre_logits=True)`` (mean pool -> fc_norm), extracted once and averaged
 over views: ``train_clips`` evenly spaced centre clips a training video, the test views
 (``data.test_clips x data.test_crops``) a validation video; cached in ``<out>/features.npz``.
-Classifier: scikit-learn ``StandardScaler`` + ``LogisticRegression(C, max_iter)``. Writes
-``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
-wall_s, clips_per_s) and ``predictions.csv``.
+Classifier: scikit-learn ``StandardScaler`` + ``LogisticRegression(C, max_iter)``; with ``C_grid``,
+C is the grid value of the best mean accuracy over ``cv_folds`` stratified folds of the training
+features (``GridSearchCV``; the evaluated videos never take part). Writes ``metrics.json`` (top1,
+top5 in percent, C, train_videos, val_videos (the ``--eval-manifest``'s), bad_videos,
+val_bad_videos, init, wall_s, clips_per_s) and ``predictions.csv``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -44,9 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, cfg: LinprobeConfig) -> Pipeline:
-    """Standardise features (N, D), then multinomial logistic regression (L2, strength 1/C)."""
+    """Standardise features (N, D), then multinomial logistic regression (L2, strength 1/C): ``cfg.C``,
+    or the ``cfg.C_grid`` value that cross-validates best on these training features (scaler refit
+    within each fold), refit on all of them."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, random_state=cfg.seed))
-    return probe.fit(features, labels)
+    if not cfg.C_grid:
+        return probe.fit(features, labels)
+    folds = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=cfg.seed)
+    search = GridSearchCV(probe, {"logisticregression__C": list(cfg.C_grid)}, cv=folds, scoring="accuracy")
+    return search.fit(features, labels).best_estimator_
+
+
+def probe_C(probe: Pipeline) -> float:
+    """The regularisation the fitted probe used."""
+    return float(probe[-1].C)
 
 
 def probe_scores(probe: Pipeline, features: np.ndarray, num_classes: int) -> np.ndarray:
@@ -115,7 +129,8 @@ def main(args: argparse.Namespace) -> int:
     write_predictions(out / "predictions.csv", dataclasses.replace(val, outputs=scores))
     clips = len(train.paths) * cfg.train_clips + len(val.paths) * cfg.data.test_clips * cfg.data.test_crops
     cli_common.write_metrics(out, cfg, args, env, {
-        **accuracy_metrics(scores, val.labels), "train_videos": len(train_set), "val_videos": len(val_set),
+        **accuracy_metrics(scores, val.labels), "C": probe_C(probe),
+        "train_videos": len(train_set), "val_videos": len(val_set),
         "bad_videos": train.bad_videos, "val_bad_videos": val.bad_videos,
         "feature_dim": int(train.outputs.shape[1]),
         "wall_s": time.perf_counter() - start, "clips_per_s": clips / extract_s if extract_s else None,

@@ -7,13 +7,32 @@ Each parameter group carries an ``lr_scale`` (layer decay); the loop sets
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from vmae.config import OptimConfig
+from vmae.config import ConfigError, OptimConfig
+
+
+def fit_to_step_budget(cfg: OptimConfig, videos: int) -> OptimConfig:
+    """``cfg`` for a run over ``videos`` training videos (full batches of ``cfg.batch_size``): with a
+    step budget (``cfg.steps`` > 0), the fewest epochs that take at least ``cfg.steps`` optimiser steps,
+    and a warm-up that keeps its share of the run (``warmup_epochs / epochs``); else ``cfg`` as is.
+
+    Pretraining sets of different sizes (nested subsets, other domains) then get the same number of
+    optimiser steps, within one epoch: 700 steps are 100 epochs of 240 videos (7 steps each), 234
+    epochs of 120 (702 steps), 700 epochs of 60 (1 step each: 32 of the 60 videos an epoch)."""
+    if not cfg.steps:
+        return cfg
+    per_epoch = videos // cfg.batch_size
+    if per_epoch == 0:
+        raise ConfigError(f"optim.steps={cfg.steps}: {videos} training videos make no full batch of "
+                          f"optim.batch_size={cfg.batch_size}")
+    epochs = math.ceil(cfg.steps / per_epoch)
+    return dataclasses.replace(cfg, epochs=epochs, warmup_epochs=cfg.warmup_epochs * epochs / cfg.epochs)
 
 
 def scaled_lr(base_lr: float, batch_size: int) -> float:

@@ -3,6 +3,7 @@
     vmae pretrain --data DIR --out DIR [--train-manifest CSV] [--method videomae|mocov3]
                   [--epochs N] [--seed S] [--config YAML] [key=value ...]
 
+A step budget (``optim.steps``) sets the epochs from the training set's size (``fit_to_step_budget``).
 Writes ``<out>/resume.pt`` every epoch (rerunning resumes from it; it becomes ``<out>/checkpoint.pt``
 when training ends), ``<out>/log.jsonl`` and
 ``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, final_loss, train_videos, wall_s, clips_per_s,
@@ -22,6 +23,7 @@ micro-step's micro-batch (x processes), not the global batch (README).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -36,7 +38,7 @@ from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, accumulation_steps, shutdown, wrap_model
 from vmae.train.loop import Micro, StepFn, StepOutput, derive_seed, train
-from vmae.train.optim import param_groups
+from vmae.train.optim import fit_to_step_budget, param_groups
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
+    cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
     make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)

@@ -61,12 +61,30 @@ def dataset_rule_files():
     )
 
 
+def synthetic_datasets():
+    """The names of the synthetic datasets in the specs folder (prepared with a test split)."""
+    folder = Path(repo_path(config["datasets"]["specs"]))
+    return [p.stem for p in sorted(folder.glob("*.yaml")) if load_spec(p).source["kind"] == "synthetic"]
+
+
+def _names_pattern(names):
+    return "|".join(map(re.escape, names)) if names else r"(?!)"  # (?!) matches nothing
+
+
 def generic_prepare_pattern():
-    """The datasets of the generic `prepare` step (all but those with their own .smk file)."""
-    custom = [Path(p).stem for p in dataset_rule_files()]
-    if not custom:
+    """The datasets of the generic `prepare` rule: all but the synthetic ones (`prepare_synthetic`)
+    and those with their own .smk file."""
+    excluded = [Path(p).stem for p in dataset_rule_files()] + synthetic_datasets()
+    if not excluded:
         return runs.DATASET_PATTERN
-    return rf"(?!(?:{'|'.join(map(re.escape, custom))})$){runs.DATASET_PATTERN}"
+    # not one of those names followed by the end of the name (a `$` would look past the wildcard)
+    return rf"(?!(?:{_names_pattern(excluded)})(?![a-z0-9_-])){runs.DATASET_PATTERN}"
+
+
+def synthetic_prepare_pattern():
+    """The datasets of `prepare_synthetic`: the synthetic ones without their own .smk file."""
+    custom = {Path(p).stem for p in dataset_rule_files()}
+    return _names_pattern([name for name in synthetic_datasets() if name not in custom])
 
 
 def raw_arg(wildcards):
@@ -157,13 +175,16 @@ def launcher(wildcards, resources):
 
 
 def recipe(kind, dataset):
-    """The recipe of a method / protocol for one dataset: config file, epochs, overrides."""
+    """The recipe of a method / protocol for one dataset: config file, epochs, overrides (a step
+    budget, `steps`, becomes the override optim.steps)."""
     base = config["recipes"][kind]
     local = base.get("by_dataset", {}).get(dataset, {})
+    steps = local.get("steps", base.get("steps"))
     return {
         "config": repo_path(local.get("config", base["config"])),
         "epochs": local.get("epochs", base.get("epochs")),
-        "overrides": base.get("overrides", []) + local.get("overrides", []),
+        "overrides": base.get("overrides", []) + local.get("overrides", [])
+        + ([f"optim.steps={steps}"] if steps else []),
     }
 
 
@@ -238,7 +259,7 @@ def eval_input(protocol):
         files = {
             "info": f"{data_dir(run.target)}/dataset.json",
             "train": f"{data_dir(run.target)}/train.csv",
-            "val": f"{data_dir(run.target)}/val.csv",
+            "eval": f"{data_dir(run.target)}/{load_spec(spec_file(run.target)).report_split}.csv",
             "recipe": recipe(protocol, run.target)["config"],
             **frame_cache_input(run.target),
         }

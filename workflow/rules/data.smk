@@ -51,6 +51,18 @@ rule prepare:
         " > {log:q} 2>&1"
 
 
+# Synthetic data also has a test split: settings are chosen on val, every reported number is on test.
+use rule prepare as prepare_synthetic with:
+    output:
+        train="results/data/{dataset}/train.csv",
+        val="results/data/{dataset}/val.csv",
+        test="results/data/{dataset}/test.csv",
+        classes="results/data/{dataset}/classes.txt",
+        info="results/data/{dataset}/dataset.json",
+    wildcard_constraints:
+        dataset=synthetic_prepare_pattern(),
+
+
 rule frame_cache:
     input:
         info=lambda wildcards: f"{data_dir(wildcards.dataset)}/dataset.json",

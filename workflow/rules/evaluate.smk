@@ -34,7 +34,7 @@ rule finetune:
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
         "{params.launcher} finetune --data {params.data:q} --out {params.out:q} {params.init}"
-        " --train-manifest {input.train:q} --epochs {params.epochs:q} --seed {params.seed:q}"
+        " --train-manifest {input.train:q} --eval-manifest {input.eval:q} --epochs {params.epochs:q} --seed {params.seed:q}"
         " --config {input.recipe:q} {params.overrides} > {log:q} 2>&1"
 
 
@@ -66,5 +66,5 @@ rule linprobe:
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
         "{params.launcher} linprobe --data {params.data:q} --out {params.out:q} {params.init}"
-        " --train-manifest {input.train:q} --seed {params.seed:q}"
+        " --train-manifest {input.train:q} --eval-manifest {input.eval:q} --seed {params.seed:q}"
         " --config {input.recipe:q} {params.overrides} > {log:q} 2>&1"
