@@ -153,17 +153,14 @@ def used_dataset_specs():
 # --------------------------------------------------------------------------- commands
 
 
-_RESOURCE_DEFAULTS = {
-    "threads": 1,
-    "gpu": 0,
-    "mem_mb": 2000,
-    "runtime": 30,
-}  # as in the schema
+def job_threads(kind):
+    """CPU threads of a kind of job (config `resources.<kind>.threads`; defaults: the schema's)."""
+    return config["resources"][kind]["threads"]
 
 
-def resource(kind, key):
-    """threads / gpu / mem_mb / runtime of a kind of job (config `resources`)."""
-    return config["resources"].get(kind, {}).get(key, _RESOURCE_DEFAULTS[key])
+def job_resources(kind):
+    """gpu / mem_mb / runtime of a kind of job, for a rule's `resources: **job_resources(kind)`."""
+    return {key: config["resources"][kind][key] for key in ("gpu", "mem_mb", "runtime")}
 
 
 def launcher(wildcards, resources):

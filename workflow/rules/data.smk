@@ -36,11 +36,9 @@ rule prepare:
         dataset=generic_prepare_pattern(),
     conda:
         CONDA_ENV
-    threads: resource("prepare", "threads")
+    threads: job_threads("prepare")
     resources:
-        gpu=resource("prepare", "gpu"),
-        mem_mb=resource("prepare", "mem_mb"),
-        runtime=resource("prepare", "runtime"),
+        **job_resources("prepare"),
     params:
         out=subpath(output.info, parent=True),
         raw=raw_arg,
@@ -74,11 +72,9 @@ rule frame_cache:
         "results/logs/frame_cache/{dataset}.log",
     conda:
         CONDA_ENV
-    threads: resource("prepare", "threads")
+    threads: job_threads("prepare")
     resources:
-        gpu=resource("prepare", "gpu"),
-        mem_mb=resource("prepare", "mem_mb"),
-        runtime=resource("prepare", "runtime"),
+        **job_resources("prepare"),
     params:
         data=lambda wildcards: data_dir(wildcards.dataset),
         out=subpath(output[0], parent=True),
@@ -97,11 +93,9 @@ rule subset:
         "results/logs/subset/{dataset}_frac{fraction}_s{seed}.log",
     conda:
         CONDA_ENV
-    threads: resource("light", "threads")
+    threads: job_threads("light")
     resources:
-        gpu=resource("light", "gpu"),
-        mem_mb=resource("light", "mem_mb"),
-        runtime=resource("light", "runtime"),
+        **job_resources("light"),
     shell:
         "vmae subset {input.train:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -121,11 +115,9 @@ rule show:
         "results/logs/show/{dataset}.log",
     conda:
         CONDA_ENV
-    threads: resource("light", "threads")
+    threads: job_threads("light")
     resources:
-        gpu=resource("light", "gpu"),
-        mem_mb=resource("light", "mem_mb"),
-        runtime=resource("light", "runtime"),
+        **job_resources("light"),
     params:
         data=lambda wildcards: data_dir(wildcards.dataset),
     shell:

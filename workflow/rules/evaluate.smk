@@ -18,11 +18,9 @@ rule finetune:
         "results/benchmarks/finetune/{target}/{init}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("finetune", "threads")
+    threads: job_threads("finetune")
     resources:
-        gpu=resource("finetune", "gpu"),
-        mem_mb=resource("finetune", "mem_mb"),
-        runtime=resource("finetune", "runtime"),
+        **job_resources("finetune"),
     params:
         launcher=launcher,
         out=subpath(output.metrics, parent=True),
@@ -51,11 +49,9 @@ rule linprobe:
         "results/benchmarks/linprobe/{target}/{init}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("linprobe", "threads")
+    threads: job_threads("linprobe")
     resources:
-        gpu=resource("linprobe", "gpu"),
-        mem_mb=resource("linprobe", "mem_mb"),
-        runtime=resource("linprobe", "runtime"),
+        **job_resources("linprobe"),
     params:
         launcher=launcher,
         out=subpath(output.metrics, parent=True),

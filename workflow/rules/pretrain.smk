@@ -19,11 +19,9 @@ rule pretrain:
         "results/benchmarks/pretrain/{run}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("pretrain", "threads")
+    threads: job_threads("pretrain")
     resources:
-        gpu=resource("pretrain", "gpu"),
-        mem_mb=resource("pretrain", "mem_mb"),
-        runtime=resource("pretrain", "runtime"),
+        **job_resources("pretrain"),
     params:
         launcher=launcher,
         out=subpath(output.metrics, parent=True),
@@ -56,11 +54,9 @@ rule reconstruct:
         run="videomae_.*",
     conda:
         CONDA_ENV
-    threads: resource("reconstruct", "threads")
+    threads: job_threads("reconstruct")
     resources:
-        gpu=resource("reconstruct", "gpu"),
-        mem_mb=resource("reconstruct", "mem_mb"),
-        runtime=resource("reconstruct", "runtime"),
+        **job_resources("reconstruct"),
     params:
         data=lambda wildcards: data_dir(pretrain_of(wildcards).source),
         masking=lambda wildcards: pretrain_of(wildcards).masking,

@@ -19,11 +19,9 @@ rule table:
         "results/logs/table/{study}.log",
     conda:
         CONDA_ENV
-    threads: resource("light", "threads")
+    threads: job_threads("light")
     resources:
-        gpu=resource("light", "gpu"),
-        mem_mb=resource("light", "mem_mb"),
-        runtime=resource("light", "runtime"),
+        **job_resources("light"),
     params:
         specs=repo_path(config["datasets"]["specs"]),
     shell:
@@ -45,11 +43,9 @@ rule claims:
         "results/logs/table/claims.log",
     conda:
         CONDA_ENV
-    threads: resource("light", "threads")
+    threads: job_threads("light")
     resources:
-        gpu=resource("light", "gpu"),
-        mem_mb=resource("light", "mem_mb"),
-        runtime=resource("light", "runtime"),
+        **job_resources("light"),
     shell:
         "vmae claims {input:q} --out {output.csv:q} > {log:q} 2>&1"
 
@@ -67,10 +63,8 @@ rule plot:
         "results/logs/plot/{study}.log",
     conda:
         CONDA_ENV
-    threads: resource("light", "threads")
+    threads: job_threads("light")
     resources:
-        gpu=resource("light", "gpu"),
-        mem_mb=resource("light", "mem_mb"),
-        runtime=resource("light", "runtime"),
+        **job_resources("light"),
     shell:
         "vmae plot {wildcards.study:q} --table {input.table:q} --out {output:q} > {log:q} 2>&1"
