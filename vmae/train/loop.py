@@ -46,6 +46,7 @@ accumulation).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -243,125 +244,208 @@ def train(
     inputs: what identifies the run's data and init besides its config (saved in the checkpoint;
     resuming with other inputs is refused).
     """
-    out_dir = Path(out_dir)
-    ckpt_path, log_path, resume_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / RESUME_NAME
-    accumulate = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, env)
-    micro_steps = len(make_loader(0))  # type: ignore[arg-type]
-    if micro_steps % accumulate:
-        raise ValueError(f"the training loader yields {micro_steps} micro-batches an epoch, not a multiple of "
-                         f"the {accumulate} micro-steps of an optimiser step")
-    steps_per_epoch = micro_steps // accumulate
-    if steps_per_epoch == 0:
-        raise ValueError("the training loader yields no full batch: fewer videos than optim.batch_size")
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-    peak_lr = optim.scaled_lr(cfg.base_lr, clips_per_step)
-    min_lr = min(cfg.min_lr, peak_lr)
-    optimizer = optim.build_optimizer(groups, cfg, peak_lr, env.device)
-    params = [p for g in groups for p in g["params"]]
-    if env.is_main:
-        print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {peak_lr:.3g}; "
-              f"{steps_per_epoch} steps/epoch, {warmup_steps} warm-up of {total_steps} steps", flush=True)
-        if accumulate > 1:
-            print(f"gradient accumulation: {accumulate} micro-steps of optim.micro_batch_size="
+    schedule = Schedule.of(cfg, len(make_loader(0)), clips_per_step, env)  # type: ignore[arg-type]
+    run = Trainer(model, groups, cfg, env, Path(out_dir), schedule, net)
+    run.resume(run_config, inputs)
+    for epoch in range(run.start_epoch, cfg.epochs):
+        torch.manual_seed(derive_seed(seed, epoch, env.rank))
+        sums = run.run_epoch(step_fn, make_loader(epoch), epoch, batch_transform)
+        run.finish_epoch(epoch, sums, on_epoch_end, {"config": run_config, "method": method, "inputs": inputs})
+    return run.finish()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A run's step counts and learning rates, computed once from its config and loader length."""
+
+    accumulate: int  # micro-steps an optimiser step (k)
+    steps_per_epoch: int  # optimiser steps
+    total_steps: int
+    warmup_steps: int
+    peak_lr: float  # base_lr x clips_per_step / 256
+    min_lr: float
+
+    @classmethod
+    def of(cls, cfg: OptimConfig, micro_steps: int, clips_per_step: int, env: DistEnv) -> Schedule:
+        """micro_steps: the loader's batches an epoch; clips_per_step: an optimiser step's clips, all
+        processes (the lr-scaling batch). Printed on rank 0, with warnings."""
+        accumulate = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, env)
+        if micro_steps % accumulate:
+            raise ValueError(f"the training loader yields {micro_steps} micro-batches an epoch, not a multiple of "
+                             f"the {accumulate} micro-steps of an optimiser step")
+        steps_per_epoch = micro_steps // accumulate
+        if steps_per_epoch == 0:
+            raise ValueError("the training loader yields no full batch: fewer videos than optim.batch_size")
+        peak_lr = optim.scaled_lr(cfg.base_lr, clips_per_step)
+        schedule = cls(accumulate, steps_per_epoch, cfg.epochs * steps_per_epoch,
+                       round(cfg.warmup_epochs * steps_per_epoch), peak_lr, min(cfg.min_lr, peak_lr))
+        if env.is_main:
+            schedule.announce(cfg, clips_per_step, env)
+        return schedule
+
+    def announce(self, cfg: OptimConfig, clips_per_step: int, env: DistEnv) -> None:
+        print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {self.peak_lr:.3g}; "
+              f"{self.steps_per_epoch} steps/epoch, {self.warmup_steps} warm-up of {self.total_steps} steps",
+              flush=True)
+        if self.accumulate > 1:
+            print(f"gradient accumulation: {self.accumulate} micro-steps of optim.micro_batch_size="
                   f"{cfg.micro_batch_size} videos x {env.world_size} process(es) = optim.batch_size="
                   f"{cfg.batch_size} a step", flush=True)
-        if warmup_steps > total_steps:
+        if self.warmup_steps > self.total_steps:
             print(f"warning: optim.warmup_epochs={cfg.warmup_epochs:g} > optim.epochs={cfg.epochs}: "
                   "the lr never reaches its peak", flush=True)
 
-    step, start_epoch = 0, 0
-    totals = {"wall_s": 0.0, "clips": 0, "bad_videos": 0, "final_loss": math.nan}
-    state_path = resume_path if resume_path.exists() else ckpt_path
-    if state_path.exists():
-        ckpt = load_checkpoint(state_path)
-        check_same_config(state_path, ckpt["config"], run_config)
-        check_same_inputs(state_path, ckpt.get("inputs"), inputs)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, start_epoch, totals = ckpt["step"], ckpt["epoch"], ckpt["totals"]
-        set_rng_state(ckpt["rng"])
-        if env.is_main:
-            print(f"resumed {state_path} after epoch {start_epoch} (step {step})", flush=True)
-    if env.is_main:
-        _truncate_log(log_path, start_epoch)  # a fresh start (epoch 0) empties the log of an earlier run
+    def lr(self, step: int) -> float:
+        return optim.lr_at(step, self.total_steps, self.warmup_steps, self.peak_lr, self.min_lr)
 
-    autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
-    for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(derive_seed(seed, epoch, env.rank))
-        loader = make_loader(epoch)
-        model.train()
-        start = time.perf_counter()
-        loss_sum = torch.zeros((), device=env.device)
-        first_bad = torch.full((), total_steps, dtype=torch.long, device=env.device)  # first non-finite step
-        bad = torch.zeros((), dtype=torch.long, device=env.device)
-        clips = 0
-        lr = peak_lr
+
+@dataclass
+class Totals:
+    """Sums over a run's finished epochs (all processes, all resumptions); saved in the checkpoint."""
+
+    wall_s: float = 0.0
+    clips: int = 0
+    bad_videos: int = 0
+    final_loss: float = math.nan  # mean loss of the last finished epoch
+
+
+@dataclass
+class EpochSums:
+    """One epoch's running sums, kept on the device (read once, at the epoch's end)."""
+
+    loss: torch.Tensor  # sum of the optimiser steps' mean losses
+    first_bad: torch.Tensor  # first step with a non-finite loss (total_steps: none)
+    bad: torch.Tensor  # unreadable videos skipped
+    started: float  # perf_counter at the epoch's start
+    lr: float  # the lr of the last optimiser step
+    clips: int = 0
+
+
+class Trainer:
+    """The state of one run of ``train``: model, optimiser, step, totals and the files of
+    ``out_dir``; ``resume`` -> (``run_epoch`` -> ``finish_epoch``) per epoch -> ``finish``."""
+
+    def __init__(self, model: nn.Module, groups: list[dict], cfg: OptimConfig, env: DistEnv, out_dir: Path,
+                 schedule: Schedule, net: nn.Module | None) -> None:
+        self.model, self.cfg, self.env, self.schedule = model, cfg, env, schedule
+        self.net = net if net is not None else model  # whose no_sync() keeps micro-steps local
+        self.optimizer = optim.build_optimizer(groups, cfg, schedule.peak_lr, env.device)
+        self.params = [p for g in groups for p in g["params"]]
+        self.ckpt_path, self.log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
+        self.resume_path = out_dir / RESUME_NAME
+        self.step, self.start_epoch, self.totals = 0, 0, Totals()
+        self.autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
+
+    def resume(self, run_config: dict[str, Any], inputs: dict[str, Any] | None) -> None:
+        """Continue from ``resume.pt`` (else ``checkpoint.pt``) when there is one, after checking its
+        config and inputs; a fresh start (epoch 0) empties the log of an earlier run."""
+        state_path = self.resume_path if self.resume_path.exists() else self.ckpt_path
+        if state_path.exists():
+            ckpt = load_checkpoint(state_path)
+            check_same_config(state_path, ckpt["config"], run_config)
+            check_same_inputs(state_path, ckpt.get("inputs"), inputs)
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.step, self.start_epoch, self.totals = ckpt["step"], ckpt["epoch"], Totals(**ckpt["totals"])
+            set_rng_state(ckpt["rng"])
+            if self.env.is_main:
+                print(f"resumed {state_path} after epoch {self.start_epoch} (step {self.step})", flush=True)
+        if self.env.is_main:
+            _truncate_log(self.log_path, self.start_epoch)
+
+    def run_epoch(self, step_fn: StepFn, loader: Iterable, epoch: int,
+                  batch_transform: Callable[[Any], Any] | None) -> EpochSums:
+        """Every (micro-)step of one epoch: forward + backward, and an optimiser step after each
+        step's last micro-step; a non-finite loss stops the run within ``FINITE_CHECK_EVERY``."""
+        env, k = self.env, self.schedule.accumulate
+        self.model.train()
+        sums = EpochSums(loss=torch.zeros((), device=env.device), started=time.perf_counter(),
+                         first_bad=torch.full((), self.schedule.total_steps, dtype=torch.long, device=env.device),
+                         bad=torch.zeros((), dtype=torch.long, device=env.device), lr=self.schedule.peak_lr)
         progress = tqdm(DevicePrefetcher(loader, env.device, batch_transform),
-                        desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10, leave=False,
+                        desc=f"epoch {epoch + 1}/{self.cfg.epochs}", mininterval=10, leave=False,
                         disable=None if env.is_main else True)
         for index, batch in enumerate(progress):
-            micro = Micro(index % accumulate, accumulate)
-            with no_sync(net if net is not None else model, micro.last):
-                with autocast:
-                    out = step_fn(batch, step, micro)
-                if micro.index == 0:
-                    optimizer.zero_grad(set_to_none=True)
-                # 1/k: the accumulated gradient is that of the mean of the k micro-batch means
-                (out.loss if accumulate == 1 else out.loss / accumulate).backward()
-            loss = out.loss.detach().float()
-            loss_sum += loss if accumulate == 1 else loss / accumulate
-            first_bad = torch.where(torch.isfinite(loss) | (first_bad < step), first_bad,
-                                    torch.full_like(first_bad, step))
-            clips += out.clips
-            bad += out.bad
+            micro = Micro(index % k, k)
+            self._micro_step(step_fn, batch, micro, sums)
             if (index + 1) % FINITE_CHECK_EVERY == 0:
-                _stop_if_non_finite(first_bad, total_steps, env, epoch, resume_path)
-            if not micro.last:
-                continue
-            lr = optim.lr_at(step, total_steps, warmup_steps, peak_lr, min_lr)
-            optim.set_lr(optimizer, lr)
-            if cfg.clip_grad > 0:
-                nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            optimizer.step()
-            step += 1
+                _stop_if_non_finite(sums.first_bad, self.schedule.total_steps, env, epoch, self.resume_path)
+            if micro.last:
+                sums.lr = self._optimizer_step()
+        return sums
 
-        counts = torch.stack([torch.tensor(clips, dtype=torch.float64, device=env.device), bad.double()])
+    def _micro_step(self, step_fn: StepFn, batch: Any, micro: Micro, sums: EpochSums) -> None:
+        """Forward and backward of one micro-batch (gradients kept local unless ``micro.last``)."""
+        k, step = micro.count, self.step
+        with no_sync(self.net, micro.last):
+            with self.autocast:
+                out = step_fn(batch, step, micro)
+            if micro.index == 0:
+                self.optimizer.zero_grad(set_to_none=True)
+            # 1/k: the accumulated gradient is that of the mean of the k micro-batch means
+            (out.loss if k == 1 else out.loss / k).backward()
+        loss = out.loss.detach().float()
+        sums.loss += loss if k == 1 else loss / k
+        sums.first_bad = torch.where(torch.isfinite(loss) | (sums.first_bad < step), sums.first_bad,
+                                     torch.full_like(sums.first_bad, step))
+        sums.clips += out.clips
+        sums.bad += out.bad
+
+    def _optimizer_step(self) -> float:
+        """Set the step's lr, clip the gradient, step the optimiser -> the lr used."""
+        lr = self.schedule.lr(self.step)
+        optim.set_lr(self.optimizer, lr)
+        if self.cfg.clip_grad > 0:
+            nn.utils.clip_grad_norm_(self.params, self.cfg.clip_grad)
+        self.optimizer.step()
+        self.step += 1
+        return lr
+
+    def finish_epoch(self, epoch: int, sums: EpochSums, on_epoch_end: Callable[[int], dict[str, Any]] | None,
+                     identity: dict[str, Any]) -> None:
+        """Reduce the epoch's sums over processes, stop on a non-finite loss, add to the totals, and
+        (rank 0) append the log line and write ``resume.pt`` (with ``identity``: config, method,
+        inputs)."""
+        env = self.env
+        counts = torch.stack([torch.tensor(sums.clips, dtype=torch.float64, device=env.device), sums.bad.double()])
         counts = all_reduce(counts, env)
-        loss_sum = all_reduce(loss_sum, env) / env.world_size
-        _stop_if_non_finite(first_bad, total_steps, env, epoch, resume_path)
-        wall = time.perf_counter() - start
-        mean_loss = loss_sum.item() / steps_per_epoch
-        totals = {
-            "wall_s": totals["wall_s"] + wall,
-            "clips": totals["clips"] + int(counts[0].item()),
-            "bad_videos": totals["bad_videos"] + int(counts[1].item()),
-            "final_loss": mean_loss,
-        }
-        record = {"epoch": epoch + 1, "step": step, "loss": mean_loss, "lr": lr,
-                  "clips_per_s": counts[0].item() / wall, "wall_s": wall, "bad_videos": int(counts[1].item())}
+        loss_sum = all_reduce(sums.loss, env) / env.world_size
+        _stop_if_non_finite(sums.first_bad, self.schedule.total_steps, env, epoch, self.resume_path)
+        wall = time.perf_counter() - sums.started
+        mean_loss = loss_sum.item() / self.schedule.steps_per_epoch
+        clips, bad = int(counts[0].item()), int(counts[1].item())
+        self.totals = Totals(self.totals.wall_s + wall, self.totals.clips + clips, self.totals.bad_videos + bad,
+                             mean_loss)
+        record = {"epoch": epoch + 1, "step": self.step, "loss": mean_loss, "lr": sums.lr,
+                  "clips_per_s": counts[0].item() / wall, "wall_s": wall, "bad_videos": bad}
         if env.is_main:
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1))
-            # the log line first: a kill before the checkpoint leaves a line for an epoch the
-            # checkpoint lacks, dropped on resume (_truncate_log) and written again; the other way
-            # round the line would be lost
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("a") as log:
-                log.write(json.dumps(record) + "\n")
-            save_checkpoint(resume_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "epoch": epoch + 1, "rng": rng_state(), "config": run_config, "method": method,
-                "totals": totals, "inputs": inputs,
-            })
-            print(json.dumps(record), flush=True)
+            self._save(epoch, record, identity)
         barrier(env)
 
-    if env.is_main and resume_path.exists():
-        os.replace(resume_path, ckpt_path)  # the run is done: its state becomes the final checkpoint
-    barrier(env)
-    return TrainResult(
-        epochs=cfg.epochs, steps=step, clips=totals["clips"], lr=peak_lr, final_loss=totals["final_loss"],
-        wall_s=totals["wall_s"], clips_per_s=totals["clips"] / totals["wall_s"] if totals["wall_s"] > 0 else 0.0,
-        bad_videos=totals["bad_videos"],
-    )
+    def _save(self, epoch: int, record: dict[str, Any], identity: dict[str, Any]) -> None:
+        # the log line first: a kill before the checkpoint leaves a line for an epoch the
+        # checkpoint lacks, dropped on resume (_truncate_log) and written again; the other way
+        # round the line would be lost
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+        save_checkpoint(self.resume_path, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+            "epoch": epoch + 1, "rng": rng_state(), "config": identity["config"], "method": identity["method"],
+            "totals": dataclasses.asdict(self.totals), "inputs": identity["inputs"],
+        })
+        print(json.dumps(record), flush=True)
+
+    def finish(self) -> TrainResult:
+        """The last epoch's state becomes ``checkpoint.pt``; the run's totals."""
+        if self.env.is_main and self.resume_path.exists():
+            os.replace(self.resume_path, self.ckpt_path)
+        barrier(self.env)
+        totals = self.totals
+        return TrainResult(
+            epochs=self.cfg.epochs, steps=self.step, clips=totals.clips, lr=self.schedule.peak_lr,
+            final_loss=totals.final_loss, wall_s=totals.wall_s, bad_videos=totals.bad_videos,
+            clips_per_s=totals.clips / totals.wall_s if totals.wall_s > 0 else 0.0,
+        )
