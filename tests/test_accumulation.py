@@ -26,6 +26,7 @@ from vmae.cli import main as vmae
 from vmae.models import build_encoder, build_moco, build_videomae
 from vmae.models.moco import cosine_momentum
 from vmae.models.vit import layer_id
+from vmae.data import loaders
 from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, accumulation_steps, init_distributed, micro_batch_size, shutdown, wrap_model
@@ -239,8 +240,8 @@ def test_pretrain_commands_accumulate(tiny_dataset: Path, tmp_path: Path, capsys
 def test_the_loader_yields_each_batch_cut_in_micro_batches(tiny_dataset: Path):
     args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
     dataset = cli_common.train_dataset(args, PretrainConfig(model=MODEL), 1, DistEnv())
-    whole = cli_common.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2)
-    micro = cli_common.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2, micro_batch=2)
+    whole = loaders.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2)
+    micro = loaders.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2, micro_batch=2)
     assert len(whole(0)) == 2 and len(micro(0)) == 8  # 20 videos: 2 steps of 8 (4 left out), 4 micro-steps each
     for epoch in (1, 0):
         batches, micros = list(whole(epoch)), list(micro(epoch))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import pytest
 
 from vmae.bench import loader as bench_loader
 from vmae.config import DataConfig
 from vmae.data import readers
-from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.dataset import ClipDataset
+from vmae.data.loaders import build_loader
 from vmae.data.manifest import DatasetInfo, read_manifest
 
 

@@ -12,7 +12,8 @@ from torch.utils.data import DistributedSampler
 
 from vmae.config import DataConfig
 from vmae.data import readers, transforms
-from vmae.data.dataset import ClipDataset, EpochSampler, SampleKey, build_loader, collate_eval
+from vmae.data.dataset import ClipDataset, SampleKey, collate_eval
+from vmae.data.loaders import EpochSampler, build_loader
 from vmae.data.manifest import DatasetInfo, write_manifest
 
 def is_flipped(clip: torch.Tensor) -> bool:

@@ -19,7 +19,8 @@ from torch.utils.data import DistributedSampler
 from vmae.cli import main as vmae
 from vmae.config import ConfigError, DataConfig, PretrainConfig, build_config
 from vmae.data.manifest import DatasetInfo
-from vmae.data.dataset import ClipDataset, EpochSampler, SampleKey, build_loader
+from vmae.data.dataset import ClipDataset, SampleKey
+from vmae.data.loaders import EpochSampler, build_loader
 from vmae.data.device_augment import (
     RenderClips,
     Visits,
@@ -29,7 +30,7 @@ from vmae.data.device_augment import (
     render_clips,
 )
 from vmae.data.transforms import CropBox, multiscale_crop_box, resized_crop
-from vmae.train import cli_common
+from vmae.data import loaders
 from vmae.train.distributed import DistEnv
 from vmae.train.prefetch import DevicePrefetcher
 
@@ -153,7 +154,7 @@ def test_deferred_loader_in_workers_equals_the_main_process(toy_videos):
         sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=9), seed=9)
         sampler.set_epoch(2)
         loader = build_loader(ds, 3, shuffle=False, seed=0, num_workers=workers, drop_last=True, sampler=sampler)
-        transform = cli_common.batch_transform(ds, compile=True, env=DistEnv(device=torch.device("cpu")))
+        transform = loaders.batch_transform(ds, compile=True, device=torch.device("cpu"))
         assert (transform is None) is (ds is worker_ds)
         return list(DevicePrefetcher(loader, torch.device("cpu"), transform))
 
@@ -181,7 +182,7 @@ def test_prefetcher_applies_the_transform_off_cuda():
     ("auto", "cpu", False), ("auto", "cuda", True), ("device", "cpu", True), ("worker", "cuda", False)])
 def test_augment_on_resolves_by_device(setting, device, expected):
     env = DistEnv(device=torch.device(device))
-    assert cli_common.augment_on_device(DataConfig(augment_on=setting), env) is expected
+    assert loaders.augment_on_device(DataConfig(augment_on=setting), env.device) is expected
 
 
 def test_bad_augment_on_names_the_choices():

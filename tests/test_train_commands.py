@@ -20,7 +20,7 @@ from vmae.data.transforms import normalize
 from vmae.models import build_videomae
 from vmae.models.mae import targets_at
 from vmae.models.masking import make_mask, split_mask
-from vmae.data.dataset import EpochSampler, RunBatchSampler
+from vmae.data.loaders import EpochSampler, RunBatchSampler, train_loaders
 from vmae.train import cli_common
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
@@ -77,7 +77,7 @@ def test_train_loaders_cut_one_iteration_into_epochs(tiny_dataset: Path, workers
     starts a new one there: either way epoch e has the same batches."""
     args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
     dataset = cli_common.train_dataset(args, PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
-    make_loader = cli_common.train_loaders(dataset, 4, workers, DistEnv(), seed=1, epochs=3)
+    make_loader = train_loaders(dataset, 4, workers, DistEnv(), seed=1, epochs=3)
     assert len(make_loader(0)) == 5  # 20 videos / 4
     in_order = [[(labels.tolist(), clips.sum().item()) for clips, labels, _ in make_loader(e)] for e in range(3)]
     assert all(len(epoch) == 5 for epoch in in_order)

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from vmae.config import DataConfig
-from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.dataset import ClipDataset
+from vmae.data.loaders import build_loader
 from vmae.data.device_augment import Visits
 from vmae.data.frame_cache import build_cache
 from vmae.data.manifest import DatasetInfo, write_manifest

@@ -6,7 +6,7 @@ decoded by decord), then times, on one model and optimiser, ``vmae.train.pretrai
 
 - ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
   timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
-- ``loader_clips_per_s``: the training loader alone (``vmae.train.cli_common.train_loaders``:
+- ``loader_clips_per_s``: the training loader alone (``vmae.data.loaders.train_loaders``:
   worker processes decoding each video once per visit and cutting ``k`` clips from it, or with
   ``--augment-on device``, the CUDA default, handing over the frames for the device to cut), its
   batches moved to the device as the training loop moves them (``DevicePrefetcher``), no model;
@@ -33,7 +33,7 @@ from vmae.bench.model import model_config, pretrain_step_fn, random_batch, resol
 from vmae.config import DataConfig, OptimConfig
 from vmae.data.dataset import ClipDataset
 from vmae.data.frame_cache import build_cache
-from vmae.train import cli_common
+from vmae.data import loaders
 from vmae.train.distributed import DistEnv
 from vmae.train.optim import param_groups
 from vmae.train.prefetch import DevicePrefetcher
@@ -63,8 +63,8 @@ def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch
     ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher`` and, with
     deferred augmentation, its ``RenderClips``)."""
     env = DistEnv(device=device)
-    make_loader = cli_common.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0, epochs=None)
-    transform = cli_common.batch_transform(dataset, compile_render, env)
+    make_loader = loaders.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0, epochs=None)
+    transform = loaders.batch_transform(dataset, compile_render, device)
     epoch = 0
     while True:
         yield from DevicePrefetcher(make_loader(epoch), device, transform)
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if clips % k:
         raise ValueError(f"--batch {clips} is not a multiple of --clips-per-visit {k}")
     videos = args.videos or 4 * clips // k
-    env = DistEnv(device=device)
-    augment_on = "device" if cli_common.augment_on_device(DataConfig(augment_on=args.augment_on), env) else "worker"
+    augment_on = "device" if loaders.augment_on_device(DataConfig(augment_on=args.augment_on), device) else "worker"
     with tempfile.TemporaryDirectory(prefix="vmae-bench-train-") as tmp:
         folder = Path(args.folder or tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def dataset(frame_cache: str = "") -> ClipDataset:
             data_cfg = DataConfig(num_workers=args.workers, frame_cache=frame_cache, augment_on=args.augment_on)
             return ClipDataset(folder / "train.csv", info, data_cfg, cfg.num_frames, cfg.img_size, train=True,
-                               clips_per_visit=k, **cli_common.train_output(data_cfg, env))
+                               clips_per_visit=k, **loaders.train_output(data_cfg, device))
 
         fixed = random_batch(cfg, clips // k, device, clips_per_video=k)
         model_rate = clips_per_s(iter(lambda: fixed, None))

@@ -1,4 +1,5 @@
-"""``ClipDataset``: clips of the videos of a manifest, decoded once per visit; and its DataLoader.
+"""``ClipDataset``: clips of the videos of a manifest, decoded once per visit (its samplers and
+loaders, and the path of a batch to the training step: ``vmae.data.loaders``).
 
 Training items are ``(clips: float32 (k, C, T, H, W), label: int, bad: int)``: ``k`` =
 ``clips_per_visit`` clips (repeated sampling) cut from ONE decode of the union of their frames,
@@ -13,7 +14,7 @@ Evaluation items are ``(views: float32 (V, C, T, H, W), label: int, ok: bool)`` 
 ``collate_eval`` drops and counts.
 
 Training randomness (clip starts, crops, flips) has two sources. An item asked for by a
-``SampleKey(index, seed, epoch)`` (what an ``EpochSampler`` yields) draws from a generator seeded by
+``SampleKey(index, seed, epoch)`` (what a ``loaders.EpochSampler`` yields) draws from a generator seeded by
 those three numbers: a function of (seed, epoch, index) only, whichever worker reads it and whatever
 that worker read before, so one DataLoader with persistent workers serves every epoch of a run and
 a resumed run repeats the augmentations exactly. An item asked for by a plain index draws from the
@@ -26,20 +27,19 @@ naming a built frame cache (``vmae cache``), frames come from its memory-mapped 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, get_worker_info
+from torch.utils.data import Dataset, get_worker_info
 
 from vmae.config import DataConfig
 from vmae.data import readers
 from vmae.data.frame_cache import FrameCache
 from vmae.data.manifest import DatasetInfo, read_manifest
 from vmae.data.sampling import sample_clips, union_indices
-from vmae.data.device_augment import PendingVisit, collate_visits, pending_visit
+from vmae.data.device_augment import PendingVisit, pending_visit
 from vmae.data.transforms import (
     eval_views,
     flip_decisions,
@@ -60,114 +60,6 @@ class SampleKey(NamedTuple):
     index: int
     seed: int
     epoch: int
-
-
-class EpochSampler(Sampler[SampleKey]):
-    """The indices of a ``DistributedSampler`` as ``SampleKey(index, seed, epoch)``.
-
-    ``set_epoch`` sets the epoch of both (the order and the keys). The epoch travels with each index
-    to the loader's workers, which a ``set_epoch`` on the dataset would not reach: persistent workers
-    hold the copy of the dataset made when they started.
-    """
-
-    def __init__(self, sampler: DistributedSampler, seed: int) -> None:
-        self.sampler = sampler
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[SampleKey]:
-        seed, epoch = self.seed, self.epoch  # fixed when the epoch's iteration starts
-        return (SampleKey(index, seed, epoch) for index in self.sampler)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-
-class RunBatchSampler(Sampler[list[SampleKey]]):
-    """Full batches of ``EpochSampler`` keys, epoch after epoch in ONE iteration: from the epoch set
-    by ``set_epoch`` through epoch ``epochs - 1`` (``None``: without end), each epoch's incomplete
-    last batch dropped. A DataLoader over it (``batch_sampler=``) keeps its workers decoding across
-    epoch boundaries, where a loader iterated epoch by epoch waits at every epoch's start for its
-    first batch. ``len()`` is one epoch's batches; ``RunLoader`` cuts the iteration into epochs.
-
-    ``group`` (gradient accumulation): batches come in whole groups of ``group`` consecutive
-    micro-batches, one optimiser step each; an epoch's keys that do not fill a whole group are
-    dropped. Micro-batch j of a step holds keys ``j*b .. (j+1)*b - 1`` of the ``group * b`` keys the
-    step would take at once, so the step sees the same videos with the same augmentations.
-    """
-
-    def __init__(self, sampler: EpochSampler, batch_size: int, epochs: int | None, group: int = 1) -> None:
-        self.sampler = sampler
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.group = group
-        self.first_epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """The epoch the next iteration starts at."""
-        self.first_epoch = epoch
-
-    def __iter__(self) -> Iterator[list[SampleKey]]:
-        epoch = self.first_epoch
-        while self.epochs is None or epoch < self.epochs:
-            self.sampler.set_epoch(epoch)
-            keys = list(self.sampler)
-            for start in range(0, len(self) * self.batch_size, self.batch_size):
-                yield keys[start:start + self.batch_size]
-            epoch += 1
-
-    def __len__(self) -> int:
-        return len(self.sampler) // (self.batch_size * self.group) * self.group
-
-
-class RunLoader:
-    """A training run's batches from one DataLoader iteration over a ``RunBatchSampler``, handed
-    out an epoch at a time: ``epoch(e)`` is the iterable of epoch e's ``len()`` batches.
-
-    Iterating the epochs in order continues that one iteration; any other epoch (the first one
-    asked for, a resumed run's, or an epoch iterated again) starts a new iteration there, so the
-    batches of epoch e are the same either way: a function of (seed, epoch) only.
-    """
-
-    def __init__(self, loader: DataLoader, batch_sampler: RunBatchSampler) -> None:
-        self.loader = loader
-        self.batch_sampler = batch_sampler
-        self._iterator: Iterator | None = None
-        self._next_epoch: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)
-
-    def epoch(self, epoch: int) -> EpochBatches:
-        return EpochBatches(self, epoch)
-
-    def batches(self, epoch: int) -> Iterator:
-        """Epoch ``epoch``'s batches, continuing the iteration where the previous epoch ended."""
-        if self._iterator is None or self._next_epoch != epoch:
-            self._next_epoch = None
-            self.batch_sampler.set_epoch(epoch)
-            self._iterator = iter(self.loader)
-        for _ in range(len(self)):
-            yield next(self._iterator)
-        self._next_epoch = epoch + 1
-
-
-class EpochBatches:
-    """One epoch of a ``RunLoader``: ``len()`` batches, iterable (what the training loop takes)."""
-
-    def __init__(self, run: RunLoader, epoch: int) -> None:
-        self.run = run
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.run)
-
-    def __iter__(self) -> Iterator:
-        return self.run.batches(self.epoch)
 
 
 class ClipDataset(Dataset):
@@ -343,42 +235,3 @@ def collate_eval(batch: list[tuple[torch.Tensor, int, bool]]) -> tuple[torch.Ten
     return views, labels, n_bad
 
 
-def collate_fn(dataset: ClipDataset) -> Callable[[list], Any] | None:
-    """How a batch of ``dataset``'s items is put together: ``collate_visits`` (deferred
-    augmentation), the default collate (training clips) or ``collate_eval``."""
-    if not dataset.train:
-        return collate_eval
-    return collate_visits if dataset.defer_augmentation else None
-
-
-def _loader_options(dataset: ClipDataset, seed: int, num_workers: int, pin_memory: bool | None) -> dict[str, Any]:
-    """What every loader of this project shares: seeded worker seeds, persistent workers, the
-    dataset's collate function, and pinning (default: on with CUDA)."""
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return {"num_workers": num_workers, "collate_fn": collate_fn(dataset), "persistent_workers": num_workers > 0,
-            "pin_memory": torch.cuda.is_available() if pin_memory is None else pin_memory, "generator": generator}
-
-
-def build_loader(
-    dataset: ClipDataset,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    num_workers: int,
-    drop_last: bool,
-    sampler: Sampler | None = None,
-    pin_memory: bool | None = None,
-) -> DataLoader:
-    """A DataLoader over ``dataset``: seeded shuffling and worker seeds, persistent workers, and
-    ``collate_eval`` for evaluation datasets. ``pin_memory`` (default: on with CUDA) is the
-    DataLoader's one-thread pinning; training loaders leave it to ``vmae.train.prefetch``."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      drop_last=drop_last, **_loader_options(dataset, seed, num_workers, pin_memory))
-
-
-def build_run_loader(dataset: ClipDataset, batch_sampler: RunBatchSampler, seed: int, num_workers: int,
-                     pin_memory: bool | None = None) -> RunLoader:
-    """A ``RunLoader``: the run's batches from ``batch_sampler`` in one iteration, an epoch at a time."""
-    loader = DataLoader(dataset, batch_sampler=batch_sampler, **_loader_options(dataset, seed, num_workers, pin_memory))
-    return RunLoader(loader, batch_sampler)

@@ -17,27 +17,22 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from vmae.config import ConfigError, DataConfig, build_config, to_dict
-from vmae.data.dataset import ClipDataset, EpochBatches, EpochSampler, RunBatchSampler, build_run_loader
-from vmae.data.device_augment import RenderClips
+from vmae.config import DataConfig, build_config, to_dict
+from vmae.data import loaders
+from vmae.data.dataset import ClipDataset
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
 from vmae.train.distributed import (
     DistEnv,
-    accumulation_steps,
-    build_sampler,
     init_distributed,
-    local_batch_size,
-    micro_batch_size,
 )
-from vmae.train.loop import check_same_config, check_same_inputs, derive_seed
+from vmae.train.loop import check_same_config, check_same_inputs
 
 T = TypeVar("T")
 METRICS_NAME = "metrics.json"
@@ -160,78 +155,15 @@ def write_metrics(out_dir: Path, cfg: Any, args: argparse.Namespace, env: DistEn
         print(json.dumps(results))
 
 
-def normalize_in_workers(env: DistEnv) -> bool:
-    """On the CPU the loader's workers normalise (in parallel with the model); on CUDA they hand
-    over uint8 clips (4x fewer bytes), normalised batched on the GPU by
-    ``vmae.data.transforms.to_device_normalized``."""
-    return env.device.type != "cuda"
-
-
-def augment_on_device(data_cfg: DataConfig, env: DistEnv) -> bool:
-    """Whether training clips are cropped, resized and flipped batched on the device
-    (``data.augment_on``: "device", or "auto" on CUDA) rather than in the loader's workers."""
-    return data_cfg.augment_on == "device" or (data_cfg.augment_on == "auto" and env.device.type == "cuda")
-
-
-def train_output(data_cfg: DataConfig, env: DistEnv) -> dict[str, bool]:
-    """What a training ClipDataset's workers hand over on ``env``'s device: its ``normalize`` and
-    ``defer_augmentation`` arguments."""
-    on_device = augment_on_device(data_cfg, env)
-    return {"normalize": normalize_in_workers(env) and not on_device, "defer_augmentation": on_device}
-
-
 def train_dataset(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv) -> ClipDataset:
-    """The training ClipDataset of ``--train-manifest`` (or DATA/train.csv) at the model's clip size."""
-    info = DatasetInfo.load(args.data)
-    return ClipDataset(train_manifest(args), info, cfg.data, cfg.model.num_frames, cfg.model.img_size,
-                       train=True, clips_per_visit=clips_per_visit, **train_output(cfg.data, env))
-
-
-def batch_transform(dataset: ClipDataset, compile: bool, env: DistEnv) -> RenderClips | None:
-    """What the training loop applies to ``dataset``'s batches on the device: ``RenderClips`` when
-    its augmentation is deferred there (compiled with the run's ``compile`` flag, on CUDA only, as
-    the model), else nothing."""
-    if not dataset.defer_augmentation:
-        return None
-    return RenderClips(dataset.img_size, compile=compile and env.device.type == "cuda")
+    """The training dataset of ``--train-manifest`` (or DATA/train.csv) (``loaders.train_dataset``)."""
+    return loaders.train_dataset(train_manifest(args), DatasetInfo.load(args.data), cfg.data, cfg.model,
+                                 clips_per_visit, env.device)
 
 
 def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path | None = None,
-                 data_cfg: Any = None) -> ClipDataset:
-    """A multi-view evaluation ClipDataset of ``--eval-manifest`` (default DATA/val.csv), or of ``manifest``."""
-    info = DatasetInfo.load(args.data)
-    return ClipDataset(manifest or eval_manifest(args), info, data_cfg or cfg.data, cfg.model.num_frames,
-                       cfg.model.img_size, train=False, normalize=normalize_in_workers(env))
-
-
-def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int,
-                  epochs: int | None, micro_batch: int = 0) -> Callable[[int], EpochBatches]:
-    """``make_loader(epoch)`` for the loop: this process's shard in a (seed, epoch) order, full
-    batches of ``global_batch / world_size`` videos, each video's augmentation a function of
-    (seed, epoch, video) only (``EpochSampler`` keys); ``epochs``: the run's (None: no end).
-
-    micro_batch (``optim.micro_batch_size``; 0 = none): the loader yields micro-batches of
-    ``micro_batch`` videos, ``k = global_batch / (micro_batch * world_size)`` of them an optimiser
-    step (``RunBatchSampler(group=k)``): the same videos, augmentations and order as the step's
-    batch, cut in k. The loader cuts, not the loop, to keep memory low where it binds: the device
-    (the ``DevicePrefetcher`` holds the micro-batch computing and the next one; ``RenderClips``' crops
-    and the normalised float copy are made a micro-batch at a time), the pinned host buffers and the
-    workers' shared memory all hold micro-batches, never a whole step's batch. Cutting a step's batch
-    on the device would hold all of it there (and twice, with the prefetched one); the activations,
-    per micro-batch either way, dominate, but a per-process batch of ViT-B clips is still 0.6 GB of
-    uint8 (2.4 GB as float) at 256 clips. Loader throughput (clips/s) is the same, in smaller batches.
-
-    All epochs come from one DataLoader iteration (``RunLoader``): its persistent workers start
-    once and, taking the epochs in order, go on decoding the next epoch's first batches while the
-    current epoch ends. Iterate each epoch before asking for the next (the loop does).
-    Batches stay in the workers' shared memory: the loop's ``DevicePrefetcher`` pins them with
-    its own threads (the DataLoader's pinning thread is single-threaded)."""
-    local_batch_size(global_batch, env)
-    micro, group = micro_batch_size(global_batch, micro_batch, env), accumulation_steps(global_batch, micro_batch, env)
-    if len(dataset) < global_batch:
-        raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
-                         f"(optim.batch_size={global_batch}); lower optim.batch_size")
-    sampler = EpochSampler(build_sampler(dataset, env, shuffle=True, seed=seed), seed)
-    run = build_run_loader(dataset, RunBatchSampler(sampler, micro, epochs, group), seed=derive_seed(seed, 0, env.rank),
-                           num_workers=num_workers, pin_memory=False)
-    return run.epoch
+                 data_cfg: DataConfig | None = None) -> ClipDataset:
+    """The multi-view evaluation dataset of ``--eval-manifest`` (default DATA/val.csv), or of ``manifest``
+    (``loaders.eval_dataset``)."""
+    return loaders.eval_dataset(manifest or eval_manifest(args), DatasetInfo.load(args.data), data_cfg or cfg.data,
+                                cfg.model, env.device)

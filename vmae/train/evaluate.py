@@ -18,7 +18,8 @@ import torch
 from sklearn.metrics import top_k_accuracy_score
 
 from vmae.atomic import atomic_open
-from vmae.data.dataset import ClipDataset, build_loader
+from vmae.data.dataset import ClipDataset
+from vmae.data.loaders import build_loader
 from vmae.data.transforms import to_device_normalized
 
 ClipFn = Callable[[torch.Tensor], torch.Tensor]  # clips (M, C, T, H, W) -> outputs (M, D)

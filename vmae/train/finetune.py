@@ -33,6 +33,7 @@ from vmae.data.transforms import to_device_normalized
 from vmae.models import build_encoder
 from vmae.models.checkpoints import load_encoder_weights
 from vmae.models.vit import VideoViT, layer_id
+from vmae.data import loaders
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, shutdown, wrap_model
 from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
@@ -113,12 +114,12 @@ def main(args: argparse.Namespace) -> int:
         result = evaluate_classifier(model, val_set, env, cfg)
         return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
 
-    make_loader = cli_common.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+    make_loader = loaders.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
                    method="finetune", on_epoch_end=periodic_eval, inputs=cli_common.input_identity(args),
-                   batch_transform=cli_common.batch_transform(train_set, cfg.compile, env), net=net)
+                   batch_transform=loaders.batch_transform(train_set, cfg.compile, env.device), net=net)
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)

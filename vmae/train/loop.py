@@ -15,7 +15,7 @@ empties ``log.jsonl``, so the log always describes one run.
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
 ``torch.manual_seed(derive_seed(seed, epoch, rank))`` and iterates ``make_loader(epoch)``, whose
-batches (order and augmentations) are a function of (seed, epoch) only (``cli_common.train_loaders``
+batches (order and augmentations) are a function of (seed, epoch) only (``vmae.data.loaders.train_loaders``
 cuts one DataLoader iteration into epochs, so its workers start once and never wait at an epoch's
 start). numpy / python states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
 
@@ -33,7 +33,7 @@ Resuming needs the same config (``check_same_config``) and the same inputs (``in
 
 Gradient accumulation (``optim.micro_batch_size``, ``distributed.accumulation_steps``): an optimiser
 step is ``k`` micro-steps, each a forward and a backward of one micro-batch of the loader (the
-loader yields micro-batches: ``cli_common.train_loaders``); gradients add up in ``.grad`` (zeroed
+loader yields micro-batches: ``vmae.data.loaders.train_loaders``); gradients add up in ``.grad`` (zeroed
 before the first micro-step), each micro-step backpropagates ``loss / k``, and the lr is set, the
 gradient clipped and the optimiser stepped once, after the last. DDP all-reduces only in the last
 micro-step's backward (``no_sync`` on the others). ``step`` (the schedule, the masks' seeds, the log,
@@ -235,7 +235,7 @@ def train(
     clips_per_step: clips of one optimiser step over all processes (the
     lr scaling batch). on_epoch_end(epoch) (rank 0 only, 1-based epoch) returns extra log fields.
     batch_transform: applied to each batch on the device before ``step_fn`` (``DevicePrefetcher``),
-    e.g. ``cli_common.batch_transform``'s ``RenderClips``.
+    e.g. ``vmae.data.loaders.batch_transform``'s ``RenderClips``.
 
     With ``cfg.micro_batch_size`` (k = ``accumulation_steps`` > 1 micro-steps an optimiser step) the
     loader's batches are micro-batches, ``k`` times as many an epoch, and ``step_fn`` gets each with

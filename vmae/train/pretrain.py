@@ -35,6 +35,7 @@ from vmae.models import build_moco, build_videomae
 from vmae.models.mae import VideoMAE
 from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
+from vmae.data import loaders
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, accumulation_steps, shutdown, wrap_model
 from vmae.train.loop import Micro, StepFn, StepOutput, derive_seed, train
@@ -127,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     videomae = cfg.method == "videomae"
     dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
-    make_loader = cli_common.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+    make_loader = loaders.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager
@@ -142,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
-                   batch_transform=cli_common.batch_transform(dataset, cfg.compile, env), net=net,
+                   batch_transform=loaders.batch_transform(dataset, cfg.compile, env.device), net=net,
                    inputs=cli_common.input_identity(args))
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "steps": result.steps, "clips": result.clips,
