@@ -13,9 +13,8 @@ the crop window), in float32 instead of torch's uint8 kernel: results differ by 
 level. Each output pixel is a blend of four gathered source pixels, so the work is proportional
 to the output (no per-clip kernel launches, no float copy of the frames).
 
-What this saves: the resize is about 40% of a worker's time per visit (19 of 50 ms for 4 clips of
-a 320x240 AVI on this project's CPU), and a visit's frame union (e.g. 33 frames of 320x240) is
-about as many bytes as its 4 clips at 224x224.
+What this saves: the resize, a large share of a worker's time per visit (docs/design-notes.md);
+a visit's frame union is about as many bytes as its clips.
 """
 
 from __future__ import annotations

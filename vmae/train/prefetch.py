@@ -3,10 +3,9 @@
 ``DevicePrefetcher(loader, device)`` iterates ``loader`` and yields its batches with every tensor
 (in nested tuples / lists / dicts) already on ``device``. On CUDA a tensor not yet in pinned memory
 is first copied into a pinned buffer by ``pin_threads`` threads, one slice each (``Pinner``):
-the DataLoader's own ``pin_memory`` copies each batch on one thread, which for ViT-B pretraining
-batches (128 clips of 16x224x224 uint8 = 308 MB) caps the loader at about 40% of the GPU's rate.
-The threads are the prefetcher's own, not torch's intra-op threads, which are often 1 where the GPU
-is (torchrun sets ``OMP_NUM_THREADS=1`` for every rank; the project's H200 benchmark reported 1).
+the DataLoader's own ``pin_memory`` copies each batch on one thread, too slow for large batches
+(docs/design-notes.md). The threads are the prefetcher's own, not torch's intra-op threads, which
+are often 1 where the GPU is (torchrun sets ``OMP_NUM_THREADS=1`` for every rank).
 The copy of batch i+1 to the device is then issued ``non_blocking`` on a side stream before batch
 i is handed over; the consumer's stream waits on an event recorded after that copy only (not on the
 whole side stream), and each tensor is ``record_stream``-ed on the consumer's stream so the caching
