@@ -40,10 +40,10 @@ def test_shipped_specs_load():
     assert {"synthetic-clean", "synthetic-clutter"} <= set(list_specs())
     clean, clutter = load_spec("synthetic-clean"), load_spec("synthetic-clutter")
     assert (clean.domain, clutter.domain) == ("clean", "clutter")
-    assert clean.source["generator"] == {"style": "clean", "train_per_class": 24, "val_per_class": 30,
+    assert clean.source["generator"] == {"style": "clean", "train_per_class": 12, "val_per_class": 30,
                                          "test_per_class": 40, "size": 32, "frames": 32, "fps": 25, "seed": 0,
                                          "noise": 0.0, "codec": "ffv1"}
-    assert clutter.source["generator"]["train_per_class"] == 60
+    assert clutter.source["generator"]["train_per_class"] == 24
     assert (clutter.source["generator"]["noise"], clutter.source["generator"]["codec"]) == (0.0, "ffv1")
     assert (clean.report_split, clutter.report_split) == ("test", "test")
     for spec in (clean, clutter):
