@@ -124,11 +124,6 @@ def spec_from_dict(data: Any, path: Path) -> DatasetSpec:
     )
 
 
-def flip_label_indices(label_map: dict[str, str], classes: list[str], source: str) -> list[int]:
-    """``label_map`` (names) -> list where entry i is the class index a flip turns class i into."""
-    index = {name: i for i, name in enumerate(classes)}
-    for key, value in label_map.items():
-        for name in (key, value):
 def override_source(spec: DatasetSpec, sources: str | Path | None) -> DatasetSpec:
     """``spec`` with its ``source`` replaced by ``sources[spec.name]``, from a YAML file mapping dataset
     names to ``source`` sections (a local mirror's URLs and checksums: the rehearsal's, or a lab's
@@ -156,6 +151,11 @@ def override_source(spec: DatasetSpec, sources: str | Path | None) -> DatasetSpe
     return dataclasses.replace(spec, source=source)
 
 
+def flip_label_indices(label_map: dict[str, str], classes: list[str], source: str) -> list[int]:
+    """``label_map`` (names) -> list where entry i is the class index a flip turns class i into."""
+    index = {name: i for i, name in enumerate(classes)}
+    for key, value in label_map.items():
+        for name in (key, value):
             if name not in index:
                 raise DatasetSpecError(f"{source}: flip.label_map.{key}: class {name!r} unknown; "
                                        f"expected one of {classes}")
