@@ -104,6 +104,7 @@ def test_paper_dry_run_plans_downloads(tmp_path):
         assert re.search(rf"vmae prepare \S*datasets/{name}\.yaml --out results/data/{name} "
                          rf"--raw results/raw/{name} ", out), name
     assert "_s1" not in out  # one seed: config.yaml's five for the main table do not leak into paper.yaml
+    assert "optim.steps" not in out  # the paper's epochs: config.yaml's step budget does not leak in either
     counts = job_counts(out)
     assert counts["prepare"] == 4 and counts["table"] == 5
     # the paper's recipe reaches the commands: ViT-B 16x224, 3200 epochs on UCF101 at mask 0.75
