@@ -64,7 +64,11 @@ def dataset_rule_files():
 def synthetic_datasets():
     """The names of the synthetic datasets in the specs folder (prepared with a test split)."""
     folder = Path(repo_path(config["datasets"]["specs"]))
-    return [p.stem for p in sorted(folder.glob("*.yaml")) if load_spec(p).source["kind"] == "synthetic"]
+    return [
+        p.stem
+        for p in sorted(folder.glob("*.yaml"))
+        if load_spec(p).source["kind"] == "synthetic"
+    ]
 
 
 def _names_pattern(names):
@@ -180,7 +184,8 @@ def recipe(kind, dataset):
     return {
         "config": repo_path(local.get("config", base["config"])),
         "epochs": local.get("epochs", base.get("epochs")),
-        "overrides": base.get("overrides", []) + local.get("overrides", [])
+        "overrides": base.get("overrides", [])
+        + local.get("overrides", [])
         + ([f"optim.steps={steps}"] if steps else []),
     }
 
