@@ -55,13 +55,13 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     assert result.returncode == 0, out
     counts = job_counts(out)
     assert counts["table"] == counts["plot"] == 5 and counts["claims"] == 1
-    assert counts["prepare"] == 2  # synthetic-clean, synthetic-clutter
+    assert counts["prepare_synthetic"] == 2 and "prepare" not in counts  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
         assert f"results/table_{study}.csv" in out
-    # a run shared by several studies (VideoMAE tube 0.75 on the full target) is planned once
+    # a run shared by several studies (VideoMAE tube 0.9 on the full target) is planned once
     pretrain_runs = re.findall(r"^rule pretrain:\n(?:    .*\n)*?    wildcards: run=(\S+)$", out, re.MULTILINE)
     assert len(pretrain_runs) == counts["pretrain"] == len(set(pretrain_runs))
-    assert "videomae_synthetic-clean_f1.0_tube0.75_s0" in pretrain_runs
+    assert "videomae_synthetic-clean_f1.0_tube0.9_s0" in pretrain_runs
 
 
 @pytest.mark.slow

@@ -91,6 +91,25 @@ def synthetic_prepare_pattern():
     return _names_pattern([name for name in synthetic_datasets() if name not in custom])
 
 
+def sources_input(wildcards):
+    """The `datasets.sources` file (a mirror's URLs and checksums) as an input of a real dataset's
+    preparation, when the config names one."""
+    path = config["datasets"].get("sources")
+    if (
+        path is None
+        or load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic"
+    ):
+        return {}
+    return {"sources": path}
+
+
+def sources_arg(wildcards, input):
+    """` --sources <file>` (shell-quoted), or nothing."""
+    return (
+        f" --sources {shlex.quote(input.sources)}" if "sources" in input.keys() else ""
+    )
+
+
 def raw_arg(wildcards):
     """`--raw <raw>/<name>` (shell-quoted) for real datasets (download or manual placement); none
     for synthetic."""

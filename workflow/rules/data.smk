@@ -2,25 +2,6 @@
 # training subsets, and a picture of sample clips per dataset.
 
 
-def sources_input(wildcards):
-    """The `datasets.sources` file (a mirror's URLs and checksums) as an input of a real dataset's
-    preparation, when the config names one."""
-    path = config["datasets"].get("sources")
-    if (
-        path is None
-        or load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic"
-    ):
-        return {}
-    return {"sources": path}
-
-
-def sources_arg(wildcards, input):
-    """` --sources <file>` (shell-quoted), or nothing."""
-    return (
-        f" --sources {shlex.quote(input.sources)}" if "sources" in input.keys() else ""
-    )
-
-
 rule prepare:
     input:
         unpack(sources_input),
