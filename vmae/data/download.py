@@ -179,7 +179,7 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
         with open(part, "ab" if have else "wb") as out, tqdm(
             total=total, initial=have, unit="B", unit_scale=True, desc=part.name, disable=None, leave=False
         ) as bar:
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has arrived, up to CHUNK: the part file grows as data comes
                 out.write(chunk)
                 bar.update(len(chunk))
     got = part.stat().st_size
