@@ -5,14 +5,14 @@ counter-clockwise, grow/shrink, appear/disappear. A video's actor trajectory is 
 forward member of its pair and played backwards for the other, so a single frame of a class and
 of its partner have exactly the same distribution: only the order of frames tells them apart.
 Appearance (shape, colour, size, aspect, start position, orientation, 0-2 distractors) is random
-within every class. The actor is large (a half-width of 24-32 % of the frame) so that the few
+within every class. The actor is large (a half-width of 28-36 % of the frame) so that the few
 positions a high mask ratio leaves visible still show it: ``actor_hidden_probability`` gives the
 chance that tube masking hides it in every frame.
 
 Two styles share the classes and differ in appearance: ``clean`` (flat rectangles, ellipses,
 triangles and diamonds on a plain dark background) and ``clutter`` (textured crosses and rings on a
-smooth random-coloured textured background, 1-2 textured distractors, mild flicker; optional pixel
-noise).
+smooth random-coloured textured background, 1-2 textured distractors, mild flicker; pixel noise
+only if the dataset file asks for it).
 Every video has its own ``numpy.random.Generator`` seeded from (seed, split, class, index), so any
 video can be regenerated alone; drawing is vectorised over (T, H, W) with anti-aliased edges.
 """

@@ -3,8 +3,9 @@
 ``evaluate(study, records)`` turns one study's evaluation records (vmae.report.tables) into one
 row per claim of ``vmae.report.studies.CLAIMS`` and per group it applies to (each target, say): the
 paired difference A - B over shared seeds with its 95% t-interval, the two-sided paired t-test's
-p-value, P(A > B), the compute each arm got and how the two budgets compare (``budget``). ``finalise`` Holm-adjusts the p-values over the
-rows it is given and applies the verdict rule of vmae.report.stats. The command gathers the
+p-value, P(A > B), the compute each arm got and how the two budgets compare (``budget``).
+``finalise`` Holm-adjusts the p-values over the rows it is given and applies the verdict rule of
+vmae.report.stats. The command gathers the
 per-study claim files that `vmae table` writes (``results/table_<study>_claims.csv``) and adjusts
 over all of them: ``results/table_claims.csv`` and ``.md``. A claim whose arms the config does not
 run is listed with no seeds and the verdict "inconclusive".
@@ -70,9 +71,10 @@ def budget(a: pd.DataFrame, b: pd.DataFrame) -> str:
     'equal steps' (within 1 %), 'equal compute' (training seconds within 10 %), else both ratios
     B / A; 'A only pretrained' / 'B only pretrained' / 'neither pretrained'."""
     a_steps, b_steps = a["pretrain_steps"].mean(), b["pretrain_steps"].mean()
-    if math.isnan(a_steps) or math.isnan(b_steps):
-        return {(False, True): "A only pretrained", (True, False): "B only pretrained"}.get(
-            (math.isnan(a_steps), math.isnan(b_steps)), "neither pretrained")
+    if math.isnan(a_steps):
+        return "neither pretrained" if math.isnan(b_steps) else "B only pretrained"
+    if math.isnan(b_steps):
+        return "A only pretrained"
     steps_ratio = b_steps / a_steps
     seconds_ratio = b["pretrain_s"].mean() / a["pretrain_s"].mean()
     if abs(steps_ratio - 1) <= 0.01:

@@ -95,10 +95,7 @@ def sources_input(wildcards):
     """The `datasets.sources` file (a mirror's URLs and checksums) as an input of a real dataset's
     preparation, when the config names one."""
     path = config["datasets"].get("sources")
-    if (
-        path is None
-        or load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic"
-    ):
+    if path is None or wildcards.dataset in synthetic_datasets():
         return {}
     return {"sources": path}
 
@@ -113,7 +110,7 @@ def sources_arg(wildcards, input):
 def raw_arg(wildcards):
     """`--raw <raw>/<name>` (shell-quoted) for real datasets (download or manual placement); none
     for synthetic."""
-    if load_spec(spec_file(wildcards.dataset)).source["kind"] == "synthetic":
+    if wildcards.dataset in synthetic_datasets():
         return ""
     raw = f"{config['datasets']['raw']}/{wildcards.dataset}"
     return f"--raw {shlex.quote(raw)}"
