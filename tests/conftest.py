@@ -150,13 +150,18 @@ class ToyVideos:
     size: int = 32  # clip side
     info: Any = None
 
-    def dataset(self, manifest: Path, train: bool, k: int = 1, info: Any = None, **cfg: Any) -> Any:
-        """A ClipDataset of ``manifest`` with ``frames x size x size`` clips; ``cfg``: DataConfig fields."""
+    def dataset(self, manifest: Path, train: bool, k: int = 1, info: Any = None, output: str = "float",
+                **cfg: Any) -> Any:
+        """``TrainingClips`` (``train``, ``k`` clips a visit) or ``FixedViews`` (``test_clips x
+        test_crops`` views) of ``manifest`` with ``frames x size x size`` clips; ``cfg``: DataConfig fields."""
         from vmae.config import DataConfig
-        from vmae.data.dataset import ClipDataset
+        from vmae.data.dataset import FixedViews, TrainingClips, VideoSource
 
-        return ClipDataset(manifest, info or self.info, DataConfig(**cfg), num_frames=self.frames, img_size=self.size,
-                           train=train, clips_per_visit=k)
+        data_cfg = DataConfig(**cfg)
+        source = VideoSource(manifest, info or self.info, data_cfg, num_frames=self.frames)
+        if train:
+            return TrainingClips(source, self.size, clips_per_visit=k, output=output)
+        return FixedViews(source, self.size, data_cfg.test_clips, data_cfg.test_crops, output=output)
 
 
 def half_bright(num_frames: int, size: int) -> np.ndarray:

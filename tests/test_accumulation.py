@@ -21,19 +21,36 @@ import pytest
 import torch
 from torch import nn
 
-from vmae.config import ConfigError, FinetuneConfig, ModelConfig, OptimConfig, PretrainConfig, build_config, to_dict
 from vmae.cli import main as vmae
+from vmae.config import (
+    ConfigError,
+    FinetuneConfig,
+    ModelConfig,
+    OptimConfig,
+    PretrainConfig,
+    build_config,
+    to_dict,
+)
 from vmae.models import build_encoder, build_moco, build_videomae
 from vmae.models.moco import cosine_momentum
 from vmae.models.vit import layer_id
-from vmae.data import loaders
 from vmae.train import cli_common
+from vmae.train.batches import train_loaders
 from vmae.train.checkpoint import load_checkpoint
-from vmae.train.distributed import DistEnv, accumulation_steps, init_distributed, micro_batch_size, shutdown, wrap_model
+from vmae.train.distributed import (
+    DistEnv,
+    accumulation_steps,
+    init_distributed,
+    micro_batch_size,
+    shutdown,
+    wrap_model,
+)
 from vmae.train.finetune import classification_step
-from vmae.train.loop import RESUME_NAME, Micro, config_differences, train
+from vmae.train.loop import train
 from vmae.train.optim import param_groups
 from vmae.train.pretrain import VideoMAEObjective, moco_step, videomae_step
+from vmae.train.run_files import RESUME_NAME, config_differences
+from vmae.train.step import Micro
 
 SCRIPT = Path(__file__).resolve()
 MODEL = ModelConfig(num_frames=8)  # vit_micro, 32 px, patch 4, tubelet 4: 2 x 8 x 8 = 128 tokens
@@ -85,7 +102,9 @@ def run(method: str, micro_batch: int, out: Path, env: DistEnv = DistEnv(), epoc
     cfg.data.repeated_sampling = CLIPS_PER_VISIT
     reduced: list[int] = []
     if env.distributed:
-        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import (
+            allreduce_hook,
+        )
 
         def counting_hook(state, bucket):
             reduced.append(bucket.buffer().numel())
@@ -239,9 +258,9 @@ def test_pretrain_commands_accumulate(tiny_dataset: Path, tmp_path: Path, capsys
 
 def test_the_loader_yields_each_batch_cut_in_micro_batches(tiny_dataset: Path):
     args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
-    dataset = cli_common.train_dataset(args, PretrainConfig(model=MODEL), 1, DistEnv())
-    whole = loaders.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2)
-    micro = loaders.train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2, micro_batch=2)
+    dataset = cli_common.training_clips(args, PretrainConfig(model=MODEL), 1, DistEnv())
+    whole = train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2)
+    micro = train_loaders(dataset, 8, 0, DistEnv(), seed=1, epochs=2, micro_batch=2)
     assert len(whole(0)) == 2 and len(micro(0)) == 8  # 20 videos: 2 steps of 8 (4 left out), 4 micro-steps each
     for epoch in (1, 0):
         batches, micros = list(whole(epoch)), list(micro(epoch))

@@ -9,7 +9,7 @@ import numpy as np
 from vmae.bench import loader as bench_loader
 from vmae.config import DataConfig
 from vmae.data import readers
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import TrainingClips, VideoSource
 from vmae.data.loaders import build_loader
 from vmae.data.manifest import DatasetInfo, read_manifest
 
@@ -19,9 +19,8 @@ def test_bench_loader_reports_every_figure(tmp_path, monkeypatch):
     rates = iter([10.0, 35.0, 20.0, 50.0, 70.0, 90.0])
     measured = []
 
-    def fixed_rate(dataset: ClipDataset, args) -> float:
-        measured.append((dataset.clips_per_visit, dataset.normalize, dataset.defer_augmentation,
-                         dataset.cache is not None))
+    def fixed_rate(dataset: TrainingClips, args) -> float:
+        measured.append((dataset.clips_per_visit, dataset.output, dataset.source.cache is not None))
         return next(rates)
 
     monkeypatch.setattr(bench_loader, "clips_per_second", fixed_rate)
@@ -30,9 +29,9 @@ def test_bench_loader_reports_every_figure(tmp_path, monkeypatch):
     args = parser.parse_args(["--folder", str(tmp_path), "--videos", "2", "--workers", "0", "--img-size", "32",
                               "--batch-clips", "4", "--seconds", "0.1"])
     result = bench_loader.run(args)
-    # (k, float out, deferred, cached): naive, loader, loader float, deferred, cached, cached deferred
-    assert measured == [(1, True, False, False), (4, False, False, False), (4, True, False, False),
-                        (4, False, True, False), (4, False, False, True), (4, False, True, True)]
+    # (k, output, cached): naive, loader, loader float, deferred, cached, cached deferred
+    assert measured == [(1, "float", False), (4, "uint8", False), (4, "float", False),
+                        (4, "visits", False), (4, "uint8", True), (4, "visits", True)]
     assert (result["naive_clips_per_s"], result["loader_clips_per_s"], result["loader_float_clips_per_s"],
             result["deferred_clips_per_s"], result["cached_clips_per_s"],
             result["cached_deferred_clips_per_s"]) == (10.0, 35.0, 20.0, 50.0, 70.0, 90.0)
@@ -46,8 +45,8 @@ def test_bench_loader_reports_every_figure(tmp_path, monkeypatch):
 
 
 def test_clips_per_second_counts_every_clip_of_a_batch(tiny_dataset):
-    dataset = ClipDataset(tiny_dataset / "train.csv", DatasetInfo.load(tiny_dataset), DataConfig(), num_frames=8,
-                          img_size=32, train=True, clips_per_visit=2, normalize=False)
+    source = VideoSource(tiny_dataset / "train.csv", DatasetInfo.load(tiny_dataset), DataConfig(), num_frames=8)
+    dataset = TrainingClips(source, img_size=32, clips_per_visit=2, output="uint8")
     args = argparse.Namespace(batch_clips=4, workers=0, seconds=0.05)
     assert bench_loader.clips_per_second(dataset, args) > 0
 
@@ -61,8 +60,8 @@ def test_moving_frames_change_every_frame():
 
 def test_loader_epoch_benchmark(benchmark, tiny_dataset):
     """One epoch of the default study's training loader (k=4, 32 px, uint8 out), main process."""
-    dataset = ClipDataset(tiny_dataset / "train.csv", DatasetInfo.load(tiny_dataset), DataConfig(), num_frames=16,
-                          img_size=32, train=True, clips_per_visit=4, normalize=False)
+    source = VideoSource(tiny_dataset / "train.csv", DatasetInfo.load(tiny_dataset), DataConfig(), num_frames=16)
+    dataset = TrainingClips(source, img_size=32, clips_per_visit=4, output="uint8")
     loader = build_loader(dataset, batch_size=8, shuffle=True, seed=0, num_workers=0, drop_last=False)
     clips = benchmark(lambda: sum(batch.shape[0] * batch.shape[1] for batch, _, _ in loader))
     assert clips == 4 * len(dataset) == 80

@@ -10,7 +10,7 @@ import torch
 from vmae.bench import model as bench_model
 from vmae.config import ModelConfig
 from vmae.errors import UserError
-from vmae.models.mae import targets_at
+from vmae.models import build_videomae
 from vmae.models.masking import make_mask, split_mask
 
 MODEL_OVERRIDES = ["img_size=16", "num_frames=8", "decoder_embed_dim=32", "decoder_depth=1"]
@@ -74,11 +74,11 @@ def test_benchmark_tiny_pretrain_step(benchmark):
 
 def test_official_targets_equal_ours():
     """The official engine normalises un-normalised pixels per tubelet; per-channel affine input
-    normalisation cancels out, so its targets equal ``targets_at`` on the normalised clip."""
+    normalisation cancels out, so its targets equal ``VideoMAE.targets`` on the normalised clip."""
     cfg = bench_model.model_config(_args(), cuda=False)
     video = bench_model.baseline_inputs(cfg, {"pretrain": 3, "finetune": 1}, torch.device("cpu")).video_pre
     mask = make_mask("tube", 3, (2, 4, 4), 0.75, torch.Generator().manual_seed(1))
-    ours = targets_at(video, split_mask(mask)[1], cfg.patch_size, cfg.tubelet_size)
+    ours = build_videomae(cfg).targets(video, split_mask(mask)[1])
     theirs = bench_model.official_targets(video, mask, cfg)
     assert theirs.shape == (3, 24, 4 * 4 * 4 * 3)
     torch.testing.assert_close(theirs, ours, atol=1e-3, rtol=1e-3)

@@ -1,4 +1,4 @@
-"""ClipDataset: item shapes, one decode per visit, flips and label maps, bad videos, the loader."""
+"""TrainingClips and FixedViews: item shapes, one decode per visit, flips and label maps, bad videos, the loader."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from torch.utils.data import DistributedSampler
 
 from vmae.config import DataConfig
 from vmae.data import readers, transforms
-from vmae.data.dataset import ClipDataset, SampleKey, collate_eval
+from vmae.data.dataset import SampleKey, TrainingClips, collate_eval
 from vmae.data.loaders import EpochSampler, build_loader
 from vmae.data.manifest import DatasetInfo, write_manifest
+
 
 def is_flipped(clip: torch.Tensor) -> bool:
     """clip: (C, T, H, W) normalised; bright half on the right means flipped."""
@@ -24,7 +25,7 @@ def is_flipped(clip: torch.Tensor) -> bool:
 
 def test_train_item_shapes_and_values(toy_videos):
     ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
-    assert len(ds) == 3 and ds.stride == 2  # frame_stride 0 -> the dataset's own
+    assert len(ds) == 3 and ds.source.stride == 2  # frame_stride 0 -> the dataset's own
     clips, label, bad = ds[2]
     assert clips.shape == (3, 3, 4, 32, 32) and clips.dtype == torch.float32
     assert label == 2 and bad == 0
@@ -33,13 +34,11 @@ def test_train_item_shapes_and_values(toy_videos):
 
 @pytest.mark.parametrize("train", [True, False])
 def test_uint8_output_normalises_to_the_float_output(toy_videos, train):
-    def item(normalize: bool):
+    def item(output: str):
         torch.manual_seed(3)
-        ds = ClipDataset(toy_videos.folder / "train.csv", toy_videos.info, DataConfig(), num_frames=4, img_size=32,
-                         train=train, clips_per_visit=2, normalize=normalize)
-        return ds[0]
+        return toy_videos.dataset(toy_videos.folder / "train.csv", train=train, k=2, test_clips=2, output=output)[0]
 
-    floats, raw = item(True), item(False)
+    floats, raw = item("float"), item("uint8")
     assert raw[0].dtype == torch.uint8 and raw[0].shape == floats[0].shape and raw[1] == floats[1]
     cfg = DataConfig()
     torch.testing.assert_close(transforms.normalize(raw[0], cfg.mean, cfg.std), floats[0])
@@ -149,7 +148,7 @@ def test_segments_mode_eval(toy_videos):
     assert ok and views.shape == (2, 3, 4, 32, 32) and not torch.equal(views[0], views[1])
 
 
-def first_batch(ds: ClipDataset, seed: int, workers: int) -> torch.Tensor:
+def first_batch(ds: TrainingClips, seed: int, workers: int) -> torch.Tensor:
     loader = build_loader(ds, batch_size=3, shuffle=True, seed=seed, num_workers=workers, drop_last=True)
     clips, labels, bad = next(iter(loader))
     assert clips.shape == (3, 2, 3, 4, 32, 32) and labels.shape == bad.shape == (3,)
@@ -163,7 +162,7 @@ def test_loader_is_reproducible_for_a_seed_with_workers(toy_videos):
     assert not torch.equal(a, c)
 
 
-def inner_order(ds: ClipDataset, seed: int, epoch: int) -> list[int]:
+def inner_order(ds: TrainingClips, seed: int, epoch: int) -> list[int]:
     inner = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=seed)
     inner.set_epoch(epoch)
     return list(inner)

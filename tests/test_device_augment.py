@@ -2,7 +2,7 @@
 
 The reference is the worker path: ``resized_crop`` (torch's uint8 bilinear kernel) and a flip per
 clip. ``render_clips`` must equal torch's float bilinear resize of each crop exactly, the worker's
-uint8 resize to one grey level, and a deferred ``ClipDataset`` must make the same random draws.
+uint8 resize to one grey level, and deferred ``TrainingClips`` must make the same random draws.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from torch.utils.data import DistributedSampler
 
 from vmae.cli import main as vmae
 from vmae.config import ConfigError, DataConfig, PretrainConfig, build_config
-from vmae.data.manifest import DatasetInfo
-from vmae.data.dataset import ClipDataset, SampleKey
-from vmae.data.loaders import EpochSampler, build_loader
+from vmae.data import loaders
+from vmae.data.dataset import SampleKey, TrainingClips
 from vmae.data.device_augment import (
     RenderClips,
     Visits,
@@ -29,8 +28,8 @@ from vmae.data.device_augment import (
     pending_visit,
     render_clips,
 )
+from vmae.data.loaders import EpochSampler, build_loader
 from vmae.data.transforms import CropBox, multiscale_crop_box, resized_crop
-from vmae.data import loaders
 from vmae.train.distributed import DistEnv
 from vmae.train.prefetch import DevicePrefetcher
 
@@ -120,15 +119,9 @@ def test_render_on_cuda_equals_the_cpu(compile):
         assert clips.is_cuda and (clips.cpu().int() - render_clips(visits, SIZE).int()).abs().max() <= 1
 
 
-def deferred(manifest: Path, info: DatasetInfo, k: int) -> ClipDataset:
-    return ClipDataset(manifest, info, DataConfig(), num_frames=4, img_size=SIZE, train=True,
-                       clips_per_visit=k, normalize=False, defer_augmentation=True)
-
-
 def test_deferred_items_make_the_worker_items_draws(toy_videos):
-    worker_ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3)
-    worker_ds.normalize = False
-    deferred_ds = deferred(toy_videos.folder / "train.csv", toy_videos.info, 3)
+    worker_ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3, output="uint8")
+    deferred_ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3, output="visits")
     flipped_labels = set()
     for index in range(3):
         for epoch in range(8):
@@ -147,10 +140,10 @@ def test_deferred_loader_in_workers_equals_the_main_process(toy_videos):
     """Keyed items collated in worker processes (shared memory) render the same clips as in the
     main process; and, rendered, as the worker path's keyed items (to one grey level)."""
     manifest = toy_videos.folder / "train.csv"
-    deferred_ds, worker_ds = deferred(manifest, toy_videos.info, 2), toy_videos.dataset(manifest, train=True, k=2)
-    worker_ds.normalize = False
+    deferred_ds = toy_videos.dataset(manifest, train=True, k=2, output="visits")
+    worker_ds = toy_videos.dataset(manifest, train=True, k=2, output="uint8")
 
-    def batches(ds: ClipDataset, workers: int) -> list[tuple]:
+    def batches(ds: TrainingClips, workers: int) -> list[tuple]:
         sampler = EpochSampler(DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=9), seed=9)
         sampler.set_epoch(2)
         loader = build_loader(ds, 3, shuffle=False, seed=0, num_workers=workers, drop_last=True, sampler=sampler)
@@ -166,10 +159,11 @@ def test_deferred_loader_in_workers_equals_the_main_process(toy_videos):
     assert torch.equal(main_labels, worker_labels) and (main_clips.int() - worker_clips.int()).abs().max() <= 1
 
 
-def test_deferral_needs_training_and_uint8(toy_videos):
-    with pytest.raises(ValueError, match="needs train=True and normalize=False"):
-        ClipDataset(toy_videos.folder / "train.csv", toy_videos.info, DataConfig(), num_frames=4, img_size=SIZE, train=True,
-                    defer_augmentation=True)
+def test_only_training_clips_defer_and_outputs_are_checked(toy_videos):
+    with pytest.raises(ValueError, match=r"FixedViews output='visits': expected one of float, uint8"):
+        toy_videos.dataset(toy_videos.folder / "train.csv", train=False, output="visits")
+    with pytest.raises(ValueError, match=r"TrainingClips output='half': expected one of float, uint8, visits"):
+        toy_videos.dataset(toy_videos.folder / "train.csv", train=True, output="half")
 
 
 def test_prefetcher_applies_the_transform_off_cuda():

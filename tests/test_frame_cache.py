@@ -14,7 +14,7 @@ from vmae.bench.loader import moving_frames
 from vmae.cli import main as vmae_main
 from vmae.config import DataConfig
 from vmae.data import readers
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import FixedViews, TrainingClips, VideoSource
 from vmae.data.frame_cache import FrameCache, build_cache, shrink_short_side
 from vmae.data.manifest import DatasetInfo, read_manifest, write_manifest
 from vmae.data.writer import write_video
@@ -52,8 +52,8 @@ def test_cache_index_lists_videos_and_bad_files(native_cache):
 def test_cached_items_equal_decoded_items(data_dir, native_cache, monkeypatch, train, manifest):
     def items(frame_cache: str):
         torch.manual_seed(5)  # the dataset's Generator is seeded from torch's seed
-        ds = ClipDataset(data_dir / manifest, INFO, DataConfig(frame_cache=frame_cache, test_crops=3),
-                         num_frames=4, img_size=32, train=train, clips_per_visit=3)
+        source = VideoSource(data_dir / manifest, INFO, DataConfig(frame_cache=frame_cache), num_frames=4)
+        ds = TrainingClips(source, 32, clips_per_visit=3) if train else FixedViews(source, 32, clips=1, crops=3)
         return [ds[0] for _ in range(3)]
 
     decoded = items("")
@@ -66,8 +66,8 @@ def test_cached_items_equal_decoded_items(data_dir, native_cache, monkeypatch, t
 
 def test_cache_records_bad_videos_for_the_dataset(data_dir, native_cache, monkeypatch, caplog):
     monkeypatch.setattr(readers, "open_reader", pytest.fail)
-    ds = ClipDataset(data_dir / "train.csv", INFO, DataConfig(frame_cache=str(native_cache.folder)),
-                     num_frames=4, img_size=32, train=True)
+    ds = TrainingClips(VideoSource(data_dir / "train.csv", INFO, DataConfig(frame_cache=str(native_cache.folder)),
+                                   num_frames=4), 32)
     with caplog.at_level(logging.WARNING, logger="vmae.data.dataset"):
         _, label, bad = ds[1]  # zero, truncated, text, then wraps to a.avi
     assert (label, bad) == (0, 3)
@@ -78,16 +78,16 @@ def test_videos_missing_from_the_cache_are_decoded(data_dir, native_cache, tmp_p
     extra = tmp_path / "c.avi"
     write_video(extra, moving_frames(12, 32, 32, seed=2), fps=25)
     write_manifest(tmp_path / "extra.csv", [(str(extra), 1)])
-    ds = ClipDataset(tmp_path / "extra.csv", INFO, DataConfig(frame_cache=str(native_cache.folder)),
-                     num_frames=4, img_size=32, train=False)
+    source = VideoSource(tmp_path / "extra.csv", INFO, DataConfig(frame_cache=str(native_cache.folder)), num_frames=4)
+    ds = FixedViews(source, 32, clips=1, crops=1)
     assert str(extra) not in native_cache and ds[0][2] is True
 
 
 def test_missing_cache_folder_falls_back_with_a_warning(data_dir, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="vmae.data.dataset"):
-        ds = ClipDataset(data_dir / "val.csv", INFO, DataConfig(frame_cache=str(tmp_path / "none")),
-                         num_frames=4, img_size=32, train=False)
-    assert ds.cache is None and "has no index.json" in caplog.text and ds[0][2] is True
+        source = VideoSource(data_dir / "val.csv", INFO, DataConfig(frame_cache=str(tmp_path / "none")), num_frames=4)
+    ds = FixedViews(source, 32, clips=1, crops=1)
+    assert source.cache is None and "has no index.json" in caplog.text and ds[0][2] is True
 
 
 def test_shrink_short_side_never_upscales():

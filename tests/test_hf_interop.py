@@ -12,7 +12,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from vmae.models.checkpoints import convert_hf, export_hf, load_encoder_weights, save_hf  # noqa: E402
+from vmae.models.checkpoints import load_encoder_weights  # noqa: E402
+from vmae.models.interop import convert_hf, export_hf, save_hf  # noqa: E402
 from vmae.models.masking import make_mask  # noqa: E402
 
 HF_TINY = dict(image_size=16, patch_size=4, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,

@@ -7,7 +7,7 @@ import torch
 
 from vmae.config import ModelConfig
 from vmae.models import build_encoder, build_videomae
-from vmae.models.mae import patchify, reconstruct, targets_at, unpatchify
+from vmae.models.mae import patchify, unpatchify
 from vmae.models.masking import make_mask, split_mask
 
 P, TUB = 4, 2  # patch, tubelet
@@ -27,11 +27,12 @@ def test_patchify_layout_and_unpatchify_round_trip():
     assert torch.equal(unpatchify(patches, (2, 4, 4), P, TUB), video)
 
 
-def test_normalised_target_matches_hand_computation():
+def test_normalised_target_matches_hand_computation(tiny_mae):
+    model = tiny_mae()
     video = torch.randn(1, 3, 4, 16, 16)
     mask = torch.zeros(1, 32, dtype=torch.bool)
     mask[0, [5, 20]] = True
-    target = targets_at(video, split_mask(mask)[1], P, TUB)
+    target = model.targets(video, split_mask(mask)[1])
     assert target.shape == (1, 2, 96)
     # token 20 = (t'=1, h'=1, w'=0): frames 2..3, rows 4..7, cols 0..3
     cube = video[0, :, 2:4, 4:8, 0:4].reshape(3, -1)  # (C, t*p*p)
@@ -39,13 +40,13 @@ def test_normalised_target_matches_hand_computation():
     hand = ((cube - mean) / (std + 1e-6)).t()  # (t*p*p, C), vectors laid out (t, p, p, C)
     by_pixel = target[0, 1].view(TUB, P, P, 3).permute(3, 0, 1, 2).reshape(3, -1).t()
     assert torch.allclose(by_pixel, hand, atol=1e-5)
-    raw = targets_at(video, split_mask(mask)[1], P, TUB, norm_pix=False)
+    raw = model.targets(video, split_mask(mask)[1], norm_pix=False)
     assert torch.equal(raw[0, 0], patchify(video, P, TUB)[0, 5])
 
 
 @pytest.mark.parametrize("kind", ["tube", "random", "frame"])
 @pytest.mark.parametrize("norm_pix", [True, False])
-def test_targets_at_equal_normalising_every_tubelet_then_gathering(kind, norm_pix):
+def test_targets_equal_normalising_every_tubelet_then_gathering(tiny_mae, kind, norm_pix):
     video = torch.randn(3, 3, 4, 16, 16) * 2 + 0.5
     masked = split_mask(_mask(3, kind=kind, seed=2))[1]
     patches = patchify(video, P, TUB)  # the previous formula: all N tubelets, then the masked rows
@@ -55,7 +56,7 @@ def test_targets_at_equal_normalising_every_tubelet_then_gathering(kind, norm_pi
         scale = pixels.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
         patches = ((pixels - mean) / scale).flatten(2)
     reference = patches.gather(1, masked[..., None].expand(-1, -1, patches.shape[-1]))
-    assert torch.equal(targets_at(video, masked, P, TUB, norm_pix), reference)
+    assert torch.equal(tiny_mae().targets(video, masked, norm_pix), reference)
 
 
 def test_predictions_ignore_masked_pixels(tiny_mae):
@@ -87,11 +88,12 @@ def test_output_rows_follow_positional_order_of_masked_tokens(tiny_mae):
     assert torch.allclose(pred, reference, atol=1e-5)
 
 
-def test_reconstruct_inverts_normalised_targets():
+def test_reconstruct_inverts_normalised_targets(tiny_mae):
+    model = tiny_mae()
     video, mask = torch.randn(2, 3, 4, 16, 16), _mask(2)
-    perfect = targets_at(video, split_mask(mask)[1], P, TUB)
-    assert torch.allclose(reconstruct(perfect, video, mask, P, TUB), video, atol=1e-4)
-    zeros = reconstruct(torch.zeros_like(perfect), video, mask, P, TUB)
+    perfect = model.targets(video, split_mask(mask)[1])
+    assert torch.allclose(model.reconstruct(perfect, video, mask), video, atol=1e-4)
+    zeros = model.reconstruct(torch.zeros_like(perfect), video, mask)
     assert torch.equal(patchify(zeros, P, TUB)[~mask], patchify(video, P, TUB)[~mask])
 
 
@@ -128,6 +130,6 @@ def test_encoder_state_dict_loads_into_videovit_except_head_and_norms():
 def test_loss_is_mse_over_masked_targets(tiny_mae, norm_pix):
     model = tiny_mae().eval()
     video, (visible, masked) = torch.randn(1, 3, 4, 16, 16), split_mask(_mask(1))
-    squared = (model.forward_indices(video, visible, masked) - targets_at(video, masked, P, TUB, norm_pix)) ** 2
+    squared = (model.forward_indices(video, visible, masked) - model.targets(video, masked, norm_pix)) ** 2
     assert squared.shape == (1, 24, 96)  # 24 of 32 tubelets masked, 2*4*4*3 values each
     assert model.loss(video, visible, masked, norm_pix).item() == pytest.approx(squared.mean().item(), rel=1e-6)

@@ -16,16 +16,16 @@ from torch.utils.data import DistributedSampler
 
 from vmae.cli import main as vmae
 from vmae.config import ModelConfig, PretrainConfig
+from vmae.data.loaders import EpochSampler, RunBatchSampler
 from vmae.data.transforms import normalize
 from vmae.models import build_videomae
-from vmae.models.mae import targets_at
 from vmae.models.masking import make_mask, split_mask
-from vmae.data.loaders import EpochSampler, RunBatchSampler, train_loaders
 from vmae.train import cli_common
+from vmae.train.batches import train_loaders
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
-from vmae.train.loop import derive_seed
 from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
+from vmae.train.step import derive_seed
 
 RUN_KEYS = {"config", "seed", "versions", "git_commit", "device", "host", "wall_s", "clips_per_s"}
 EVAL_KEYS = RUN_KEYS | {"top1", "top5", "train_videos", "val_videos", "bad_videos", "val_bad_videos", "init"}
@@ -76,7 +76,7 @@ def test_train_loaders_cut_one_iteration_into_epochs(tiny_dataset: Path, workers
     """Epochs taken in order continue one DataLoader iteration; an epoch taken again, or first,
     starts a new one there: either way epoch e has the same batches."""
     args = cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None)
-    dataset = cli_common.train_dataset(args, PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
+    dataset = cli_common.training_clips(args, PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
     make_loader = train_loaders(dataset, 4, workers, DistEnv(), seed=1, epochs=3)
     assert len(make_loader(0)) == 5  # 20 videos / 4
     in_order = [[(labels.tolist(), clips.sum().item()) for clips, labels, _ in make_loader(e)] for e in range(3)]
@@ -89,7 +89,7 @@ def test_train_loaders_cut_one_iteration_into_epochs(tiny_dataset: Path, workers
 
 
 def test_run_batch_sampler_drops_each_epochs_remainder(tiny_dataset: Path):
-    dataset = cli_common.train_dataset(cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None),
+    dataset = cli_common.training_clips(cli_common.argparse.Namespace(data=tiny_dataset, train_manifest=None),
                                        PretrainConfig(model=ModelConfig(num_frames=8)), 1, DistEnv())
     sampler = EpochSampler(DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=2), seed=2)
     batches = RunBatchSampler(sampler, 6, epochs=3)
@@ -225,7 +225,7 @@ def test_videomae_step_matches_the_mask_forward():
     assert out.clips == 4 and int(out.bad) == 3
     video = normalize(clips.flatten(0, 1), cfg.data.mean, cfg.data.std)
     mask = make_mask("tube", 4, model.grid, 0.75, torch.Generator().manual_seed(derive_seed(5, 7)))
-    expected = F.mse_loss(model(video, mask), targets_at(video, split_mask(mask)[1], 4, 4))
+    expected = F.mse_loss(model(video, mask), model.targets(video, split_mask(mask)[1]))
     torch.testing.assert_close(out.loss, expected)
 
 

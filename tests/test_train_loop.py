@@ -23,11 +23,25 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vmae.config import OptimConfig
-from vmae.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from vmae.train.distributed import DistEnv, build_sampler, init_distributed, local_batch_size, shutdown, wrap_model
 from vmae.train import loop
-from vmae.train.loop import NonFiniteLossError, StepOutput, config_differences, train
+from vmae.train.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vmae.train.distributed import (
+    DistEnv,
+    build_sampler,
+    init_distributed,
+    local_batch_size,
+    shutdown,
+    wrap_model,
+)
+from vmae.train.loop import NonFiniteLossError, train
 from vmae.train.optim import lr_at, param_groups, scaled_lr
+from vmae.train.run_files import config_differences
+from vmae.train.step import StepOutput
 
 SCRIPT = Path(__file__).resolve()
 TOY_CFG = OptimConfig(epochs=3, warmup_epochs=1, batch_size=8, base_lr=5.0, min_lr=1e-4, clip_grad=1.0)

@@ -8,7 +8,7 @@ worker processes and the same clips per batch:
 - ``naive``: one clip per video open, decord decoding just that clip's frames, normalised float32
   out of the worker (what the official VideoMAE loader does; its per-frame PIL augmentation is
   slower than ours, so this baseline is generous);
-- ``loader``: ``ClipDataset`` with repeated sampling, ``k`` clips cut from one decode of the union
+- ``loader``: ``TrainingClips`` with repeated sampling, ``k`` clips cut from one decode of the union
   of their frames, uint8 out of the worker (normalised batched on the device by the training
   step); ``loader_float`` is the same with float32 normalised in the worker;
 - ``deferred``: ``loader`` with the crops, resizes and flips left to the device
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from vmae.config import DataConfig
-from vmae.data.dataset import ClipDataset
-from vmae.data.loaders import build_loader
+from vmae.data.dataset import ClipOutput, TrainingClips, VideoSource
 from vmae.data.device_augment import Visits
 from vmae.data.frame_cache import build_cache
+from vmae.data.loaders import build_loader
 from vmae.data.manifest import DatasetInfo, write_manifest
 from vmae.data.writer import write_video
 
@@ -89,7 +89,7 @@ def write_ucf_like_dataset(folder: Path, videos: int, stride: int, workers: int 
     return DatasetInfo(name="ucf-like", domain="bench", num_classes=2, sampling_mode="dense", frame_stride=stride)
 
 
-def clips_per_second(dataset: ClipDataset, args: argparse.Namespace) -> float:
+def clips_per_second(dataset: TrainingClips, args: argparse.Namespace) -> float:
     """Training clips/s delivered by a loader over ``dataset``, after its first batch."""
     visits_per_batch = min(max(args.batch_clips // dataset.clips_per_visit, 1), len(dataset))
     loader = build_loader(dataset, visits_per_batch, shuffle=True, seed=0, num_workers=args.workers,
@@ -126,22 +126,21 @@ def run(args: argparse.Namespace) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         info = write_ucf_like_dataset(folder, args.videos, args.stride, args.workers)
 
-        def measure(k: int, normalize: bool, frame_cache: str = "", defer: bool = False) -> float:
+        def measure(k: int, output: ClipOutput, frame_cache: str = "") -> float:
             cfg = DataConfig(frame_cache=frame_cache, num_workers=args.workers)
-            dataset = ClipDataset(folder / "train.csv", info, cfg, num_frames=args.frames, img_size=args.img_size,
-                                  train=True, clips_per_visit=k, normalize=normalize, defer_augmentation=defer)
-            return clips_per_second(dataset, args)
+            source = VideoSource(folder / "train.csv", info, cfg, num_frames=args.frames)
+            return clips_per_second(TrainingClips(source, args.img_size, clips_per_visit=k, output=output), args)
 
-        naive = measure(1, normalize=True)
-        loader = measure(args.clips_per_visit, normalize=False)
-        loader_float = measure(args.clips_per_visit, normalize=True)
-        deferred = measure(args.clips_per_visit, normalize=False, defer=True)
+        naive = measure(1, "float")
+        loader = measure(args.clips_per_visit, "uint8")
+        loader_float = measure(args.clips_per_visit, "float")
+        deferred = measure(args.clips_per_visit, "visits")
         cache_dir = Path(tmp) / "frame_cache"
         started = time.perf_counter()
         build_cache(folder, cache_dir, size=args.img_size, workers=args.workers)
         cache_build_s = time.perf_counter() - started
-        cached = measure(args.clips_per_visit, normalize=False, frame_cache=str(cache_dir))
-        cached_deferred = measure(args.clips_per_visit, normalize=False, frame_cache=str(cache_dir), defer=True)
+        cached = measure(args.clips_per_visit, "uint8", frame_cache=str(cache_dir))
+        cached_deferred = measure(args.clips_per_visit, "visits", frame_cache=str(cache_dir))
     return {
         "naive_clips_per_s": round(naive, 1),
         "loader_clips_per_s": round(loader, 1),

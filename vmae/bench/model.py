@@ -36,19 +36,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from vmae.config import ModelConfig, OptimConfig, PretrainConfig, config_from_dict, parse_overrides, to_dict
+from vmae.config import (
+    ModelConfig,
+    OptimConfig,
+    PretrainConfig,
+    config_from_dict,
+    parse_overrides,
+    to_dict,
+)
 from vmae.data.transforms import normalize
 from vmae.errors import UserError
 from vmae.models import build_encoder, build_videomae
-from vmae.models.checkpoints import export_hf
+from vmae.models.interop import export_hf
 from vmae.models.mae import patchify
 from vmae.models.masking import make_mask
 from vmae.models.vit import MODEL_SIZES
 from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.finetune import classification_step
-from vmae.train.loop import StepFn
 from vmae.train.optim import build_optimizer, param_groups
 from vmae.train.pretrain import VideoMAEObjective, videomae_step
+from vmae.train.step import StepFn
 
 PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 / H200 SXM
 MASK_RATIO = 0.9

@@ -6,7 +6,7 @@ decoded by decord), then times, on one model and optimiser, ``vmae.train.pretrai
 
 - ``model_clips_per_s``: on a random uint8 batch already on the device (``vmae bench model``),
   timed before the loader runs and again after them (``model_clips_per_s_end``: the two should agree);
-- ``loader_clips_per_s``: the training loader alone (``vmae.data.loaders.train_loaders``:
+- ``loader_clips_per_s``: the training loader alone (``vmae.train.batches.train_loaders``:
   worker processes decoding each video once per visit and cutting ``k`` clips from it, or with
   ``--augment-on device``, the CUDA default, handing over the frames for the device to cut), its
   batches moved to the device as the training loop moves them (``DevicePrefetcher``), no model;
@@ -29,11 +29,19 @@ from typing import Any
 import torch
 
 from vmae.bench.loader import write_ucf_like_dataset
-from vmae.bench.model import model_config, pretrain_step_fn, random_batch, resolve_device, time_steps, train_step
+from vmae.bench.model import (
+    model_config,
+    pretrain_step_fn,
+    random_batch,
+    resolve_device,
+    time_steps,
+    train_step,
+)
 from vmae.config import DataConfig, OptimConfig
-from vmae.data.dataset import ClipDataset
-from vmae.data.frame_cache import build_cache
 from vmae.data import loaders
+from vmae.data.dataset import TrainingClips, VideoSource
+from vmae.data.frame_cache import build_cache
+from vmae.train.batches import train_loaders
 from vmae.train.distributed import DistEnv
 from vmae.train.optim import param_groups
 from vmae.train.prefetch import DevicePrefetcher
@@ -57,13 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", default=[], help="model config key=value (e.g. img_size=64)")
 
 
-def loader_batches(dataset: ClipDataset, clips: int, workers: int, device: torch.device, compile_render: bool
+def loader_batches(dataset: TrainingClips, clips: int, workers: int, device: torch.device, compile_render: bool
                    ) -> Iterator[tuple]:
     """Endless training batches of ``clips`` clips (``clips / k`` videos), epoch after epoch, as
     ``vmae.train.loop.train`` receives them (one persistent loader, ``DevicePrefetcher`` and, with
     deferred augmentation, its ``RenderClips``)."""
     env = DistEnv(device=device)
-    make_loader = loaders.train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0, epochs=None)
+    make_loader = train_loaders(dataset, clips // dataset.clips_per_visit, workers, env, seed=0, epochs=None)
     transform = loaders.batch_transform(dataset, compile_render, device)
     epoch = 0
     while True:
@@ -96,10 +104,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             step = train_step(model, lambda index: step_fn(next(batches), index).loss, cuda, groups)
             return clips / time_steps(step, args.steps, args.warmup, device)
 
-        def dataset(frame_cache: str = "") -> ClipDataset:
+        def dataset(frame_cache: str = "") -> TrainingClips:
             data_cfg = DataConfig(num_workers=args.workers, frame_cache=frame_cache, augment_on=args.augment_on)
-            return ClipDataset(folder / "train.csv", info, data_cfg, cfg.num_frames, cfg.img_size, train=True,
-                               clips_per_visit=k, **loaders.train_output(data_cfg, device))
+            source = VideoSource(folder / "train.csv", info, data_cfg, cfg.num_frames)
+            return TrainingClips(source, cfg.img_size, k, loaders.train_output(data_cfg, device))
 
         fixed = random_batch(cfg, clips // k, device, clips_per_video=k)
         model_rate = clips_per_s(iter(lambda: fixed, None))

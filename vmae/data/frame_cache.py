@@ -8,7 +8,7 @@ most ``S`` (never upscaled; antialiased bilinear), and writes one ``.npy`` of sh
 ``{"data_dir", "size", "videos": {key: {"file", "frames", "height", "width"}}, "bad": {key: reason}}``
 where ``key`` is the video path relative to ``data_dir`` (absolute for videos outside it).
 
-``ClipDataset`` reads through ``FrameCache.open(path)`` when ``DataConfig.frame_cache`` names a
+``VideoSource`` reads through ``FrameCache.open(path)`` when ``DataConfig.frame_cache`` names a
 folder with an ``index.json``; videos missing from the cache are decoded as usual, and videos the
 cache recorded as unreadable raise ``VideoReadError`` just as decoding them would.
 """

@@ -2,14 +2,15 @@
 
     EpochSampler    (seed, epoch)-ordered SampleKeys of this process's shard
  -> RunBatchSampler full (micro-)batches of keys, epoch after epoch, in one iteration
- -> DataLoader      workers: ClipDataset[key] decodes a video, cuts k clips (or defers the crops)
+ -> DataLoader      workers: TrainingClips[key] decodes a video, cuts k clips (or defers the crops)
  -> RunLoader       that one iteration cut into epochs: make_loader(epoch) -> EpochBatches
  -> DevicePrefetcher (vmae.train.prefetch) pins, copies and applies batch_transform (RenderClips)
 
-``train_loaders`` builds the chain for a training run, ``train_dataset`` / ``eval_dataset`` the
-datasets at the model's clip size, and ``train_output`` / ``batch_transform`` decide what the
-workers hand over and what the device does (``data.augment_on``). Evaluation batches come from
-``build_loader`` over an evaluation ClipDataset, put together by ``collate_eval``.
+``vmae.train.batches.train_loaders`` builds the chain for a training process (its shard and batch
+sizes); ``training_clips`` / ``fixed_views`` build the datasets at the model's clip size, and
+``train_output`` / ``batch_transform`` decide what the workers hand over and what the device does
+(``data.augment_on``). Evaluation batches come from ``build_loader`` over ``FixedViews``, put
+together by ``collate_eval``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from vmae.config import ConfigError, DataConfig, ModelConfig
-from vmae.data.dataset import ClipDataset, SampleKey, collate_eval
+from vmae.config import DataConfig, ModelConfig
+from vmae.data.dataset import (
+    ClipOutput,
+    FixedViews,
+    SampleKey,
+    TrainingClips,
+    VideoSource,
+    collate_eval,
+)
 from vmae.data.device_augment import RenderClips, collate_visits
 from vmae.data.manifest import DatasetInfo
-from vmae.train.distributed import DistEnv, accumulation_steps, build_sampler, local_batch_size, micro_batch_size
-from vmae.train.loop import derive_seed
 
 
 class EpochSampler(Sampler[SampleKey]):
@@ -137,15 +143,16 @@ class EpochBatches:
         return self.run.batches(self.epoch)
 
 
-def collate_fn(dataset: ClipDataset) -> Callable[[list], Any] | None:
-    """How a batch of ``dataset``'s items is put together: ``collate_visits`` (deferred
-    augmentation), the default collate (training clips) or ``collate_eval``."""
-    if not dataset.train:
+def collate_fn(dataset: TrainingClips | FixedViews) -> Callable[[list], Any] | None:
+    """How a batch of ``dataset``'s items is put together: ``collate_eval`` (fixed views),
+    ``collate_visits`` (augmentation deferred to the device) or the default collate (clips)."""
+    if isinstance(dataset, FixedViews):
         return collate_eval
-    return collate_visits if dataset.defer_augmentation else None
+    return collate_visits if dataset.output == "visits" else None
 
 
-def _loader_options(dataset: ClipDataset, seed: int, num_workers: int, pin_memory: bool | None) -> dict[str, Any]:
+def _loader_options(dataset: TrainingClips | FixedViews, seed: int, num_workers: int, pin_memory: bool | None
+                    ) -> dict[str, Any]:
     """What every loader of this project shares: seeded worker seeds, persistent workers, the
     dataset's collate function, and pinning (default: on with CUDA)."""
     generator = torch.Generator()
@@ -155,7 +162,7 @@ def _loader_options(dataset: ClipDataset, seed: int, num_workers: int, pin_memor
 
 
 def build_loader(
-    dataset: ClipDataset,
+    dataset: TrainingClips | FixedViews,
     batch_size: int,
     shuffle: bool,
     seed: int,
@@ -165,17 +172,19 @@ def build_loader(
     pin_memory: bool | None = None,
 ) -> DataLoader:
     """A DataLoader over ``dataset``: seeded shuffling and worker seeds, persistent workers, and
-    ``collate_eval`` for evaluation datasets. ``pin_memory`` (default: on with CUDA) is the
-    DataLoader's one-thread pinning; training loaders leave it to ``vmae.train.prefetch``."""
+    ``collate_eval`` for fixed views. ``pin_memory`` (default: on with CUDA) is the DataLoader's
+    one-thread pinning; training loaders leave it to ``vmae.train.prefetch``."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       drop_last=drop_last, **_loader_options(dataset, seed, num_workers, pin_memory))
 
 
-def build_run_loader(dataset: ClipDataset, batch_sampler: RunBatchSampler, seed: int, num_workers: int,
+def build_run_loader(dataset: TrainingClips, batch_sampler: RunBatchSampler, seed: int, num_workers: int,
                      pin_memory: bool | None = None) -> RunLoader:
     """A ``RunLoader``: the run's batches from ``batch_sampler`` in one iteration, an epoch at a time."""
     loader = DataLoader(dataset, batch_sampler=batch_sampler, **_loader_options(dataset, seed, num_workers, pin_memory))
     return RunLoader(loader, batch_sampler)
+
+
 def normalize_in_workers(device: torch.device) -> bool:
     """On the CPU the loader's workers normalise (in parallel with the model); on CUDA they hand
     over uint8 clips (4x fewer bytes), normalised batched on the GPU by
@@ -189,65 +198,34 @@ def augment_on_device(data_cfg: DataConfig, device: torch.device) -> bool:
     return data_cfg.augment_on == "device" or (data_cfg.augment_on == "auto" and device.type == "cuda")
 
 
-def train_output(data_cfg: DataConfig, device: torch.device) -> dict[str, bool]:
-    """What a training ClipDataset's workers hand over for a run on ``device``: its ``normalize`` and
-    ``defer_augmentation`` arguments."""
-    on_device = augment_on_device(data_cfg, device)
-    return {"normalize": normalize_in_workers(device) and not on_device, "defer_augmentation": on_device}
+def train_output(data_cfg: DataConfig, device: torch.device) -> ClipOutput:
+    """What a training run's loader workers hand over on ``device``: visits to cut on the device
+    (``augment_on_device``), float clips (CPU) or uint8 clips (CUDA)."""
+    if augment_on_device(data_cfg, device):
+        return "visits"
+    return "float" if normalize_in_workers(device) else "uint8"
 
 
-def train_dataset(manifest: Path, info: DatasetInfo, data_cfg: DataConfig, model_cfg: ModelConfig,
-                  clips_per_visit: int, device: torch.device) -> ClipDataset:
-    """The training ClipDataset of ``manifest`` at the model's clip size, handing over what a run on
-    ``device`` wants (``train_output``)."""
-    return ClipDataset(manifest, info, data_cfg, model_cfg.num_frames, model_cfg.img_size, train=True,
-                       clips_per_visit=clips_per_visit, **train_output(data_cfg, device))
+def training_clips(manifest: Path, info: DatasetInfo, data_cfg: DataConfig, model_cfg: ModelConfig,
+                   clips_per_visit: int, device: torch.device) -> TrainingClips:
+    """The training clips of ``manifest`` at the model's clip size, in the form a run on ``device``
+    wants (``train_output``)."""
+    source = VideoSource(manifest, info, data_cfg, model_cfg.num_frames)
+    return TrainingClips(source, model_cfg.img_size, clips_per_visit, train_output(data_cfg, device))
 
 
-def batch_transform(dataset: ClipDataset, compile: bool, device: torch.device) -> RenderClips | None:
+def batch_transform(dataset: TrainingClips, compile: bool, device: torch.device) -> RenderClips | None:
     """What the training loop applies to ``dataset``'s batches on the device: ``RenderClips`` when
     its augmentation is deferred there (compiled with the run's ``compile`` flag, on CUDA only, as
     the model), else nothing."""
-    if not dataset.defer_augmentation:
+    if dataset.output != "visits":
         return None
     return RenderClips(dataset.img_size, compile=compile and device.type == "cuda")
 
 
-def eval_dataset(manifest: Path, info: DatasetInfo, data_cfg: DataConfig, model_cfg: ModelConfig,
-                 device: torch.device) -> ClipDataset:
-    """A multi-view evaluation ClipDataset of ``manifest`` at the model's clip size."""
-    return ClipDataset(manifest, info, data_cfg, model_cfg.num_frames, model_cfg.img_size, train=False,
-                       normalize=normalize_in_workers(device))
-
-
-def train_loaders(dataset: ClipDataset, global_batch: int, num_workers: int, env: DistEnv, seed: int,
-                  epochs: int | None, micro_batch: int = 0) -> Callable[[int], EpochBatches]:
-    """``make_loader(epoch)`` for the loop: this process's shard in a (seed, epoch) order, full
-    batches of ``global_batch / world_size`` videos, each video's augmentation a function of
-    (seed, epoch, video) only (``EpochSampler`` keys); ``epochs``: the run's (None: no end).
-
-    micro_batch (``optim.micro_batch_size``; 0 = none): the loader yields micro-batches of
-    ``micro_batch`` videos, ``k = global_batch / (micro_batch * world_size)`` of them an optimiser
-    step (``RunBatchSampler(group=k)``): the same videos, augmentations and order as the step's
-    batch, cut in k. The loader cuts, not the loop, to keep memory low where it binds: the device
-    (the ``DevicePrefetcher`` holds the micro-batch computing and the next one; ``RenderClips``' crops
-    and the normalised float copy are made a micro-batch at a time), the pinned host buffers and the
-    workers' shared memory all hold micro-batches, never a whole step's batch. Cutting a step's batch
-    on the device would hold all of it there (and twice, with the prefetched one); the activations,
-    per micro-batch either way, dominate, but a per-process batch of ViT-B clips is still 0.6 GB of
-    uint8 (2.4 GB as float) at 256 clips. Loader throughput (clips/s) is the same, in smaller batches.
-
-    All epochs come from one DataLoader iteration (``RunLoader``): its persistent workers start
-    once and, taking the epochs in order, go on decoding the next epoch's first batches while the
-    current epoch ends. Iterate each epoch before asking for the next (the loop does).
-    Batches stay in the workers' shared memory: the loop's ``DevicePrefetcher`` pins them with
-    its own threads (the DataLoader's pinning thread is single-threaded)."""
-    local_batch_size(global_batch, env)
-    micro, group = micro_batch_size(global_batch, micro_batch, env), accumulation_steps(global_batch, micro_batch, env)
-    if len(dataset) < global_batch:
-        raise ConfigError(f"{dataset.manifest}: {len(dataset)} training videos, fewer than one batch "
-                         f"(optim.batch_size={global_batch}); lower optim.batch_size")
-    sampler = EpochSampler(build_sampler(dataset, env, shuffle=True, seed=seed), seed)
-    run = build_run_loader(dataset, RunBatchSampler(sampler, micro, epochs, group), seed=derive_seed(seed, 0, env.rank),
-                           num_workers=num_workers, pin_memory=False)
-    return run.epoch
+def fixed_views(manifest: Path, info: DatasetInfo, data_cfg: DataConfig, model_cfg: ModelConfig, device: torch.device,
+                clips: int, crops: int) -> FixedViews:
+    """``clips x crops`` fixed views of each video of ``manifest`` at the model's clip size (float on
+    the CPU, uint8 on CUDA)."""
+    source = VideoSource(manifest, info, data_cfg, model_cfg.num_frames)
+    return FixedViews(source, model_cfg.img_size, clips, crops, "float" if normalize_in_workers(device) else "uint8")

@@ -167,7 +167,7 @@ def to_device_normalized(
     clips: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:
     """A loader batch (..., 3, T, H, W) -> float32 normalised clips on ``device``: uint8 batches
-    (``ClipDataset(normalize=False)``, the CUDA path) are normalised there, float ones were
+    (``output="uint8"``, the CUDA path) are normalised there, float ones were
     normalised by the workers already."""
     clips = clips.to(device, non_blocking=True)
     return normalize(clips, mean, std) if clips.dtype == torch.uint8 else clips

@@ -13,7 +13,14 @@ from timm.layers import trunc_normal_
 
 from vmae.models.masking import split_mask
 from vmae.models.pos_embed import sincos_rows, sincos_table
-from vmae.models.vit import EncoderConfig, LayerNorm, VideoViT, gather_tubelets, init_weights, make_blocks
+from vmae.models.vit import (
+    EncoderConfig,
+    LayerNorm,
+    VideoViT,
+    gather_tubelets,
+    init_weights,
+    make_blocks,
+)
 
 NORM_EPS = 1e-6  # target normalisation: (x - mean) / (unbiased std + 1e-6), as the official VideoMAE
 
@@ -53,50 +60,6 @@ def _gather_tokens(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return tokens.gather(1, index[..., None].expand(-1, -1, tokens.shape[-1]))
 
 
-def targets_at(
-    video: torch.Tensor, masked_idx: torch.Tensor, patch_size: int, tubelet_size: int, norm_pix: bool = True
-) -> torch.Tensor:
-    """Pixel targets of the masked tubelets ``masked_idx`` (B, N_masked), in their positional order, on
-    the video's device (no sync) -> (B, N_masked, t*p*p*C). Only those tubelets are gathered (through a
-    strided view).
-
-    ``norm_pix``: each tubelet's pixels, per channel, minus their mean and divided by their unbiased
-    std + 1e-6 (the official ``var(unbiased=True).sqrt() + 1e-6``, not MAE's ``sqrt(var + 1e-6)``);
-    otherwise the input pixels as given (already mean/std normalised by the data layer).
-    """
-    cubes = gather_tubelets(video, masked_idx, patch_size, tubelet_size)  # (B, M, C, t, p, p)
-    patches = cubes.permute(0, 1, 3, 4, 5, 2).flatten(2)  # (B, M, t*p*p*C), vectors (t, p, p, C)
-    if norm_pix:
-        pixels, mean, scale = _patch_stats(patches, video.shape[1])
-        patches = ((pixels - mean) / scale).flatten(2)
-    return patches
-
-
-def reconstruct(
-    pred: torch.Tensor,
-    video: torch.Tensor,
-    mask: torch.Tensor,
-    patch_size: int,
-    tubelet_size: int,
-    norm_pix: bool = True,
-) -> torch.Tensor:
-    """The clip with its masked tubelets replaced by the predictions -> (B, C, T, H, W).
-
-    With ``norm_pix`` the predictions are mapped back to pixels with each target tubelet's own
-    mean and std (as the official visualiser does), so only their structure is the model's.
-    """
-    patches = patchify(video, patch_size, tubelet_size)
-    masked_idx = split_mask(mask)[1].to(video.device)
-    pred = pred.float().reshape(*masked_idx.shape, -1)
-    if norm_pix:
-        _, mean, scale = _patch_stats(_gather_tokens(patches, masked_idx), video.shape[1])
-        pred = (pred.reshape(*pred.shape[:2], -1, video.shape[1]) * scale + mean).flatten(2)
-    filled = patches.scatter(1, masked_idx[..., None].expand(-1, -1, patches.shape[-1]), pred.to(patches.dtype))
-    _, _, t, h, w = video.shape
-    grid = (t // tubelet_size, h // patch_size, w // patch_size)
-    return unpatchify(filled, grid, patch_size, tubelet_size)
-
-
 class MAEDecoder(nn.Module):
     """timm Blocks + norm + head predicting t*p*p*C pixels. x: (B, N, D_dec) -> (B, num_masked, out)."""
 
@@ -115,7 +78,8 @@ class MAEDecoder(nn.Module):
 
 class VideoMAE(nn.Module):
     """VideoMAE pretraining model: an encoder of ``EncoderConfig`` and a decoder of the given width,
-    depth and heads (official keyword names). ``loss`` is the pretraining objective.
+    depth and heads (official keyword names). ``loss`` is the pretraining objective; ``targets``
+    gives its pixel targets and ``reconstruct`` puts predictions back into the clip.
 
     ``forward(video (B, C, T, H, W), mask (B, N) bool, True = masked)`` -> predictions
     ``(B, N_masked, 3 * t * p * p)`` in the positional order of the masked tokens. Keep ``mask`` on
@@ -160,9 +124,20 @@ class VideoMAE(nn.Module):
         return self.decoder(x, masked_idx.shape[1])
 
     def targets(self, video: torch.Tensor, masked_idx: torch.Tensor, norm_pix: bool = True) -> torch.Tensor:
-        """video: (B, C, T, H, W), masked_idx: (B, N_masked) -> the masked tubelets' pixel targets
-        (B, N_masked, t*p*p*C) (``targets_at``)."""
-        return targets_at(video, masked_idx, self.patch_size, self.tubelet_size, norm_pix)
+        """video: (B, C, T, H, W), masked_idx: (B, N_masked) -> the pixel targets of the masked
+        tubelets, in their positional order, on the video's device (no sync): (B, N_masked, t*p*p*C).
+        Only those tubelets are gathered (through a strided view).
+
+        ``norm_pix``: each tubelet's pixels, per channel, minus their mean and divided by their unbiased
+        std + 1e-6 (the official ``var(unbiased=True).sqrt() + 1e-6``, not MAE's ``sqrt(var + 1e-6)``);
+        otherwise the input pixels as given (already mean/std normalised by the data layer).
+        """
+        cubes = gather_tubelets(video, masked_idx, self.patch_size, self.tubelet_size)  # (B, M, C, t, p, p)
+        patches = cubes.permute(0, 1, 3, 4, 5, 2).flatten(2)  # (B, M, t*p*p*C), vectors (t, p, p, C)
+        if norm_pix:
+            pixels, mean, scale = _patch_stats(patches, video.shape[1])
+            patches = ((pixels - mean) / scale).flatten(2)
+        return patches
 
     def loss(self, video: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor,
              norm_pix: bool = True) -> torch.Tensor:
@@ -170,3 +145,23 @@ class VideoMAE(nn.Module):
         the masked tubelets (fp32 scalar). video: (B, C, T, H, W); indices as ``forward_indices``."""
         return F.mse_loss(self.forward_indices(video, visible_idx, masked_idx).float(),
                           self.targets(video, masked_idx, norm_pix))
+
+    def reconstruct(self, pred: torch.Tensor, video: torch.Tensor, mask: torch.Tensor,
+                    norm_pix: bool = True) -> torch.Tensor:
+        """pred: (B, N_masked, t*p*p*C) (``forward``), video: (B, C, T, H, W), mask: (B, N) bool ->
+        the clip with its masked tubelets replaced by the predictions (B, C, T, H, W).
+
+        With ``norm_pix`` the predictions are mapped back to pixels with each target tubelet's own
+        mean and std (as the official visualiser does), so only their structure is the model's.
+        """
+        patch_size, tubelet_size = self.patch_size, self.tubelet_size
+        patches = patchify(video, patch_size, tubelet_size)
+        masked_idx = split_mask(mask)[1].to(video.device)
+        pred = pred.float().reshape(*masked_idx.shape, -1)
+        if norm_pix:
+            _, mean, scale = _patch_stats(_gather_tokens(patches, masked_idx), video.shape[1])
+            pred = (pred.reshape(*pred.shape[:2], -1, video.shape[1]) * scale + mean).flatten(2)
+        filled = patches.scatter(1, masked_idx[..., None].expand(-1, -1, patches.shape[-1]), pred.to(patches.dtype))
+        _, _, t, h, w = video.shape
+        grid = (t // tubelet_size, h // patch_size, w // patch_size)
+        return unpatchify(filled, grid, patch_size, tubelet_size)

@@ -3,7 +3,7 @@
 Key names follow the official VideoMAE code where timm allows (``patch_embed.proj``, ``blocks.{i}``,
 ``norm``, ``fc_norm``, ``head``); attention is timm's, which calls
 ``F.scaled_dot_product_attention`` (timm's ``fused_attn``), with one ``qkv`` Linear and layer scale
-as ``ls1.gamma`` / ``ls2.gamma`` (``vmae.models.checkpoints`` maps the official layout onto this).
+as ``ls1.gamma`` / ``ls2.gamma`` (``vmae.models.interop`` maps the official layout onto this).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 
 from vmae.models.pos_embed import sincos_rows, sincos_table
+
 
 @dataclass(frozen=True)
 class EncoderConfig:

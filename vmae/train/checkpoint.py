@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vmae.atomic import atomic_open
-from vmae.models.checkpoints import load_torch_file
+from vmae.models.torch_files import load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

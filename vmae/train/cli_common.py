@@ -23,16 +23,16 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from vmae.config import DataConfig, build_config, to_dict
+from vmae.config import build_config, to_dict
 from vmae.data import loaders
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import FixedViews, TrainingClips
 from vmae.data.manifest import DatasetInfo
 from vmae.runinfo import run_metadata, write_json_atomic
 from vmae.train.distributed import (
     DistEnv,
     init_distributed,
 )
-from vmae.train.loop import check_same_config, check_same_inputs
+from vmae.train.run_files import check_same_config, check_same_inputs
 
 T = TypeVar("T")
 METRICS_NAME = "metrics.json"
@@ -57,7 +57,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: bool = True, i
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     """``--trust-checkpoint``: the explicit opt-in to unpickle ``--init`` in full
-    (``vmae.models.checkpoints.load_torch_file``)."""
+    (``vmae.models.torch_files.load_torch_file``)."""
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="unpickle --init in full when it holds more than tensors and plain values; only for a "
                              "file you trust, as unpickling can run any code the file holds")
@@ -155,15 +155,18 @@ def write_metrics(out_dir: Path, cfg: Any, args: argparse.Namespace, env: DistEn
         print(json.dumps(results))
 
 
-def train_dataset(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv) -> ClipDataset:
-    """The training dataset of ``--train-manifest`` (or DATA/train.csv) (``loaders.train_dataset``)."""
-    return loaders.train_dataset(train_manifest(args), DatasetInfo.load(args.data), cfg.data, cfg.model,
-                                 clips_per_visit, env.device)
+def training_clips(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv) -> TrainingClips:
+    """The training clips of ``--train-manifest`` (or DATA/train.csv) (``loaders.training_clips``)."""
+    return loaders.training_clips(train_manifest(args), DatasetInfo.load(args.data), cfg.data, cfg.model,
+                                  clips_per_visit, env.device)
 
 
-def eval_dataset(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path | None = None,
-                 data_cfg: DataConfig | None = None) -> ClipDataset:
-    """The multi-view evaluation dataset of ``--eval-manifest`` (default DATA/val.csv), or of ``manifest``
-    (``loaders.eval_dataset``)."""
-    return loaders.eval_dataset(manifest or eval_manifest(args), DatasetInfo.load(args.data), data_cfg or cfg.data,
-                                cfg.model, env.device)
+def fixed_views(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path, clips: int, crops: int
+                ) -> FixedViews:
+    """``clips x crops`` fixed views of each video of ``manifest`` (``loaders.fixed_views``)."""
+    return loaders.fixed_views(manifest, DatasetInfo.load(args.data), cfg.data, cfg.model, env.device, clips, crops)
+
+
+def eval_views(args: argparse.Namespace, cfg: Any, env: DistEnv) -> FixedViews:
+    """The evaluation views (``data.test_clips x data.test_crops``) of ``--eval-manifest`` (default DATA/val.csv)."""
+    return fixed_views(args, cfg, env, eval_manifest(args), cfg.data.test_clips, cfg.data.test_crops)

@@ -1,6 +1,6 @@
 """Multi-view evaluation and feature extraction: each video decoded once, outputs averaged over its views.
 
-A video's views (``test_clips x test_crops`` clips from an evaluation ``ClipDataset``) go through a
+A video's views (``clips x crops`` of a ``FixedViews`` dataset) go through a
 model function; its outputs (softmax probabilities for classification, pooled features for the
 linear probe) are averaged per video. Views of several videos are batched into one forward of up to
 ``clips_per_forward`` clips. Unreadable videos are skipped and counted.
@@ -18,7 +18,7 @@ import torch
 from sklearn.metrics import top_k_accuracy_score
 
 from vmae.atomic import atomic_open
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import FixedViews
 from vmae.data.loaders import build_loader
 from vmae.data.transforms import to_device_normalized
 
@@ -35,7 +35,7 @@ class VideoOutputs:
     bad_videos: int
 
 
-def _videos(dataset: ClipDataset, num_workers: int) -> Iterator[tuple[int, torch.Tensor, int, int]]:
+def _videos(dataset: FixedViews, num_workers: int) -> Iterator[tuple[int, torch.Tensor, int, int]]:
     """``(index, views (V, C, T, H, W), label, n_bad)`` in manifest order, one video at a time
     (``n_bad`` = 1 and empty views for an unreadable one), decoded ahead by the loader's workers."""
     loader = build_loader(dataset, batch_size=1, shuffle=False, seed=0, num_workers=num_workers, drop_last=False)
@@ -45,9 +45,9 @@ def _videos(dataset: ClipDataset, num_workers: int) -> Iterator[tuple[int, torch
 
 @torch.no_grad()
 def video_outputs(
-    fn: ClipFn, dataset: ClipDataset, device: torch.device, clips_per_forward: int, num_workers: int
+    fn: ClipFn, dataset: FixedViews, device: torch.device, clips_per_forward: int, num_workers: int
 ) -> VideoOutputs:
-    """Run ``fn`` on every view of every video of ``dataset`` (train=False) and average per video.
+    """Run ``fn`` on every view of every video of ``dataset`` and average per video.
 
     bf16 autocast on CUDA; outputs are returned as float32 on the CPU.
     """
@@ -63,7 +63,7 @@ def video_outputs(
             return
         views = torch.stack(pending)  # (B, V, C, T, H, W)
         with autocast:
-            clips = to_device_normalized(views.flatten(0, 1), device, dataset.cfg.mean, dataset.cfg.std)
+            clips = to_device_normalized(views.flatten(0, 1), device, dataset.source.cfg.mean, dataset.source.cfg.std)
             out = fn(clips).float()
         outputs.append(out.reshape(*views.shape[:2], -1).mean(dim=1).cpu())
         pending.clear()
@@ -72,7 +72,7 @@ def video_outputs(
         if n_bad:
             bad += n_bad
             continue
-        paths.append(dataset.items[index][0])
+        paths.append(dataset.path(index))
         labels.append(label)
         pending.append(views)
         if len(pending) * views.shape[0] >= clips_per_forward:

@@ -29,16 +29,23 @@ from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
 from vmae.config import DataConfig, FinetuneConfig, to_dict
+from vmae.data import loaders
 from vmae.data.transforms import to_device_normalized
 from vmae.models import build_encoder
 from vmae.models.checkpoints import load_encoder_weights
 from vmae.models.vit import VideoViT, layer_id
-from vmae.data import loaders
 from vmae.train import cli_common
+from vmae.train.batches import train_loaders
 from vmae.train.distributed import DistEnv, shutdown, wrap_model
-from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
-from vmae.train.loop import Micro, StepFn, StepOutput, train
+from vmae.train.evaluate import (
+    VideoOutputs,
+    accuracy_metrics,
+    video_outputs,
+    write_predictions,
+)
+from vmae.train.loop import train
 from vmae.train.optim import param_groups
+from vmae.train.step import Micro, StepFn, StepOutput
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +103,8 @@ def main(args: argparse.Namespace) -> int:
     if cli_common.finished(out, run_config, args):
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
-    train_set = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling, env)
-    val_set = cli_common.eval_dataset(args, cfg, env)
+    train_set = cli_common.training_clips(args, cfg, cfg.data.repeated_sampling, env)
+    val_set = cli_common.eval_views(args, cfg, env)
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model, num_classes=num_classes)
     if args.init:
@@ -114,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
         result = evaluate_classifier(model, val_set, env, cfg)
         return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
 
-    make_loader = loaders.train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+    make_loader = train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,

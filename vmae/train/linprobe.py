@@ -31,13 +31,18 @@ from sklearn.preprocessing import StandardScaler
 
 from vmae.atomic import atomic_open
 from vmae.config import LinprobeConfig, to_dict
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import FixedViews
 from vmae.models import build_encoder
 from vmae.models.checkpoints import load_encoder_weights
 from vmae.models.vit import VideoViT
 from vmae.train import cli_common
 from vmae.train.distributed import DistEnv, shutdown
-from vmae.train.evaluate import VideoOutputs, accuracy_metrics, video_outputs, write_predictions
+from vmae.train.evaluate import (
+    VideoOutputs,
+    accuracy_metrics,
+    video_outputs,
+    write_predictions,
+)
 
 FEATURES_NAME = "features.npz"
 
@@ -70,13 +75,13 @@ def probe_scores(probe: Pipeline, features: np.ndarray, num_classes: int) -> np.
     return scores
 
 
-def extract(model: VideoViT, dataset: ClipDataset, env: DistEnv, cfg: LinprobeConfig) -> VideoOutputs:
+def extract(model: VideoViT, dataset: FixedViews, env: DistEnv, cfg: LinprobeConfig) -> VideoOutputs:
     """View-averaged pooled features (N, D) of every readable video of ``dataset``."""
     return video_outputs(lambda clips: model.forward_head(model.forward_features(clips), pre_logits=True),
                          dataset, env.device, cfg.batch_size, cfg.data.num_workers)
 
 
-def cached_features(path: Path, key: str, model: VideoViT, train_set: ClipDataset, val_set: ClipDataset,
+def cached_features(path: Path, key: str, model: VideoViT, train_set: FixedViews, val_set: FixedViews,
                     env: DistEnv, cfg: LinprobeConfig) -> tuple[VideoOutputs, VideoOutputs, float]:
     """Train and val features from ``path`` if it holds them for ``key`` (the run's config and init),
     else extracted and saved there. Returns (train, val, extraction seconds; 0 when cached)."""
@@ -112,9 +117,8 @@ def main(args: argparse.Namespace) -> int:
     if not env.is_main:  # feature extraction and the probe run on one process
         shutdown(env)
         return 0
-    train_views = dataclasses.replace(cfg.data, test_clips=cfg.train_clips, test_crops=1)
-    train_set = cli_common.eval_dataset(args, cfg, env, cli_common.train_manifest(args), train_views)
-    val_set = cli_common.eval_dataset(args, cfg, env)
+    train_set = cli_common.fixed_views(args, cfg, env, cli_common.train_manifest(args), cfg.train_clips, crops=1)
+    val_set = cli_common.eval_views(args, cfg, env)
     num_classes = train_set.info.num_classes
     model = build_encoder(cfg.model).to(env.device).eval()
     if args.init:

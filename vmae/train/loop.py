@@ -15,7 +15,7 @@ empties ``log.jsonl``, so the log always describes one run.
 
 Randomness is a function of (seed, epoch, rank): every epoch starts with
 ``torch.manual_seed(derive_seed(seed, epoch, rank))`` and iterates ``make_loader(epoch)``, whose
-batches (order and augmentations) are a function of (seed, epoch) only (``vmae.data.loaders.train_loaders``
+batches (order and augmentations) are a function of (seed, epoch) only (``vmae.train.batches.train_loaders``
 cuts one DataLoader iteration into epochs, so its workers start once and never wait at an epoch's
 start). numpy / python states come back from the checkpoint. So a run killed and resumed ends bit-identical on CPU.
 
@@ -33,7 +33,7 @@ Resuming needs the same config (``check_same_config``) and the same inputs (``in
 
 Gradient accumulation (``optim.micro_batch_size``, ``distributed.accumulation_steps``): an optimiser
 step is ``k`` micro-steps, each a forward and a backward of one micro-batch of the loader (the
-loader yields micro-batches: ``vmae.data.loaders.train_loaders``); gradients add up in ``.grad`` (zeroed
+loader yields micro-batches: ``vmae.train.batches.train_loaders``); gradients add up in ``.grad`` (zeroed
 before the first micro-step), each micro-step backpropagates ``loss / k``, and the lr is set, the
 gradient clipped and the optimiser stepped once, after the last. DDP all-reduces only in the last
 micro-step's backward (``no_sync`` on the others). ``step`` (the schedule, the masks' seeds, the log,
@@ -61,62 +61,33 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from vmae.config import ConfigError, OptimConfig
-from vmae.atomic import write_text_atomic
+from vmae.config import OptimConfig
 from vmae.errors import UserError
 from vmae.train import optim
-from vmae.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from vmae.train.distributed import DistEnv, accumulation_steps, all_reduce, barrier, no_sync
+from vmae.train.checkpoint import (
+    CHECKPOINT_NAME,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vmae.train.distributed import DistEnv, all_reduce, barrier, no_sync
 from vmae.train.prefetch import DevicePrefetcher
+from vmae.train.run_files import (
+    LOG_NAME,
+    RESUME_NAME,
+    check_same_config,
+    check_same_inputs,
+    truncate_log,
+)
+from vmae.train.schedule import Schedule
+from vmae.train.step import Micro, StepFn, derive_seed
 
-LOG_NAME = "log.jsonl"
-RESUME_NAME = "resume.pt"  # the state after the last finished epoch, until the run ends
-
-# Config keys that may differ between a run and its resumption (they do not change the numbers).
-RESUME_FREE_KEYS = ("device", "compile", "data.num_workers")
-# Keys added after runs were written, with the value that keeps the old behaviour: a saved config
-# without the key matches a current config holding that value.
-ADDED_KEYS = {"optim.micro_batch_size": 0}
 FINITE_CHECK_EVERY = 8  # micro-steps between reads of the device-side non-finite flag (a host sync each)
 
 
 class NonFiniteLossError(UserError, RuntimeError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
-
-
-@dataclass
-class StepOutput:
-    """What one training (micro-)step returns to the loop.
-
-    ``loss`` is the mean over this (micro-)batch. The loop backpropagates ``loss / k`` for each of
-    the ``k`` micro-steps of an optimiser step, so the gradient is that of the mean of the k
-    micro-batch means, which is the mean over the whole batch when every micro-batch's mean is over
-    the same count: the same clips a micro-batch (cross-entropy), and for VideoMAE the same number of
-    masked tokens a clip (``vmae.models.masking``: a fixed count a row), so the mean of the k means
-    over ``b * n_masked`` tokens each is the mean over all ``k * b * n_masked``. DDP then averages over
-    processes of equal batches: the global mean.
-    """
-
-    loss: torch.Tensor  # scalar, differentiable: the mean over this (micro-)batch
-    clips: int  # clips in this process's (micro-)batch (for clips/s)
-    bad: int | torch.Tensor = 0  # unreadable videos skipped to build this batch (a device scalar: no sync)
-
-
-@dataclass(frozen=True)
-class Micro:
-    """Where a micro-step sits in its optimiser step: ``index`` of ``count`` (1 = no accumulation)."""
-
-    index: int = 0
-    count: int = 1
-
-    @property
-    def last(self) -> bool:
-        """True for the micro-step whose backward all-reduces and after which the optimiser steps."""
-        return self.index == self.count - 1
-
-
-# (batch with its tensors on the device, global optimiser step, micro-step) -> StepOutput
-StepFn = Callable[[Any, int, Micro], StepOutput]
 
 
 @dataclass
@@ -131,67 +102,6 @@ class TrainResult:
     wall_s: float  # training time only (sum of epoch times)
     clips_per_s: float
     bad_videos: int
-
-
-def derive_seed(seed: int, index: int, rank: int = 0) -> int:
-    """The seed of one epoch (or step) ``index`` of process ``rank`` in a run seeded ``seed``."""
-    return (seed * 1_000_003 + index * 1_009 + rank) % 2**63
-
-
-def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two config dicts, ignoring ``RESUME_FREE_KEYS``."""
-    diffs = []
-    for key in sorted(set(saved) | set(current)):
-        dotted = f"{prefix}{key}"
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += config_differences(a, b, f"{dotted}.")
-        elif key not in saved and dotted in ADDED_KEYS and b == ADDED_KEYS[dotted]:
-            continue  # written before the key existed, and the key keeps the old behaviour
-        elif a != b and dotted not in RESUME_FREE_KEYS:
-            diffs.append(f"{dotted}: {a!r} saved, {b!r} now")
-    return diffs
-
-
-def check_same_config(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume (or to call finished) a run whose config changed."""
-    diffs = config_differences(saved, current)
-    if diffs:
-        raise ConfigError(
-            f"{path} was written by a run with a different config ({'; '.join(diffs)}); "
-            "use another --out or delete the old run"
-        )
-
-
-def check_same_inputs(path: Path, saved: dict[str, Any] | None, current: dict[str, Any] | None) -> None:
-    """Refuse to resume a run whose inputs (``--data``, manifest, ``--init``: paths and checksums)
-    changed. A checkpoint written before inputs were recorded (``saved`` None) is not checked."""
-    if saved is None or current is None:
-        return
-    diffs = [f"{key}: {saved.get(key)!r} saved, {current.get(key)!r} now"
-             for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
-    if diffs:
-        raise ConfigError(f"{path} was written by a run with other inputs ({'; '.join(diffs)}); "
-                          "use another --out or delete the old run")
-
-
-def _log_epoch(line: str) -> int | None:
-    """The ``epoch`` of one log.jsonl line, or None for a line a kill cut short (not JSON)."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record.get("epoch") if isinstance(record, dict) and isinstance(record.get("epoch"), int) else None
-
-
-def _truncate_log(path: Path, epochs_done: int) -> None:
-    """Keep only the log lines of epochs the checkpoint holds (a kill may leave one more, or half a
-    line: unparsable lines are dropped)."""
-    if not path.exists():
-        return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    kept = [ln for ln in lines if (epoch := _log_epoch(ln)) is not None and epoch <= epochs_done]
-    write_text_atomic(path, "".join(f"{ln}\n" for ln in kept))
 
 
 def _stop_if_non_finite(first_bad: torch.Tensor, total_steps: int, env: DistEnv, epoch: int,
@@ -254,51 +164,6 @@ def train(
     return run.finish()
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """A run's step counts and learning rates, computed once from its config and loader length."""
-
-    accumulate: int  # micro-steps an optimiser step (k)
-    steps_per_epoch: int  # optimiser steps
-    total_steps: int
-    warmup_steps: int
-    peak_lr: float  # base_lr x clips_per_step / 256
-    min_lr: float
-
-    @classmethod
-    def of(cls, cfg: OptimConfig, micro_steps: int, clips_per_step: int, env: DistEnv) -> Schedule:
-        """micro_steps: the loader's batches an epoch; clips_per_step: an optimiser step's clips, all
-        processes (the lr-scaling batch). Printed on rank 0, with warnings."""
-        accumulate = accumulation_steps(cfg.batch_size, cfg.micro_batch_size, env)
-        if micro_steps % accumulate:
-            raise ValueError(f"the training loader yields {micro_steps} micro-batches an epoch, not a multiple of "
-                             f"the {accumulate} micro-steps of an optimiser step")
-        steps_per_epoch = micro_steps // accumulate
-        if steps_per_epoch == 0:
-            raise ValueError("the training loader yields no full batch: fewer videos than optim.batch_size")
-        peak_lr = optim.scaled_lr(cfg.base_lr, clips_per_step)
-        schedule = cls(accumulate, steps_per_epoch, cfg.epochs * steps_per_epoch,
-                       round(cfg.warmup_epochs * steps_per_epoch), peak_lr, min(cfg.min_lr, peak_lr))
-        if env.is_main:
-            schedule.announce(cfg, clips_per_step, env)
-        return schedule
-
-    def announce(self, cfg: OptimConfig, clips_per_step: int, env: DistEnv) -> None:
-        print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {self.peak_lr:.3g}; "
-              f"{self.steps_per_epoch} steps/epoch, {self.warmup_steps} warm-up of {self.total_steps} steps",
-              flush=True)
-        if self.accumulate > 1:
-            print(f"gradient accumulation: {self.accumulate} micro-steps of optim.micro_batch_size="
-                  f"{cfg.micro_batch_size} videos x {env.world_size} process(es) = optim.batch_size="
-                  f"{cfg.batch_size} a step", flush=True)
-        if self.warmup_steps > self.total_steps:
-            print(f"warning: optim.warmup_epochs={cfg.warmup_epochs:g} > optim.epochs={cfg.epochs}: "
-                  "the lr never reaches its peak", flush=True)
-
-    def lr(self, step: int) -> float:
-        return optim.lr_at(step, self.total_steps, self.warmup_steps, self.peak_lr, self.min_lr)
-
-
 @dataclass
 class Totals:
     """Sums over a run's finished epochs (all processes, all resumptions); saved in the checkpoint."""
@@ -351,7 +216,7 @@ class Trainer:
             if self.env.is_main:
                 print(f"resumed {state_path} after epoch {self.start_epoch} (step {self.step})", flush=True)
         if self.env.is_main:
-            _truncate_log(self.log_path, self.start_epoch)
+            truncate_log(self.log_path, self.start_epoch)
 
     def run_epoch(self, step_fn: StepFn, loader: Iterable, epoch: int,
                   batch_transform: Callable[[Any], Any] | None) -> EpochSums:
@@ -426,7 +291,7 @@ class Trainer:
 
     def _save(self, epoch: int, record: dict[str, Any], identity: dict[str, Any]) -> None:
         # the log line first: a kill before the checkpoint leaves a line for an epoch the
-        # checkpoint lacks, dropped on resume (_truncate_log) and written again; the other way
+        # checkpoint lacks, dropped on resume (truncate_log) and written again; the other way
         # round the line would be lost
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as log:

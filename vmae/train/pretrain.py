@@ -30,16 +30,18 @@ import torch
 from torch import nn
 
 from vmae.config import DataConfig, PretrainConfig, to_dict
+from vmae.data import loaders
 from vmae.data.transforms import normalize, to_device_normalized
 from vmae.models import build_moco, build_videomae
 from vmae.models.mae import VideoMAE
 from vmae.models.masking import make_mask, split_mask
 from vmae.models.moco import cosine_momentum
-from vmae.data import loaders
 from vmae.train import cli_common
+from vmae.train.batches import train_loaders
 from vmae.train.distributed import DistEnv, accumulation_steps, shutdown, wrap_model
-from vmae.train.loop import Micro, StepFn, StepOutput, derive_seed, train
+from vmae.train.loop import train
 from vmae.train.optim import fit_to_step_budget, param_groups
+from vmae.train.step import Micro, StepFn, StepOutput, derive_seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,9 +128,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
-    dataset = cli_common.train_dataset(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
+    dataset = cli_common.training_clips(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
-    make_loader = loaders.train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
+    make_loader = train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                            cfg.optim.epochs, cfg.optim.micro_batch_size)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager

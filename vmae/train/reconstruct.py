@@ -15,7 +15,6 @@ the checkpoint's.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,12 +22,12 @@ import numpy as np
 import torch
 
 from vmae.config import PretrainConfig, config_from_dict
-from vmae.data.dataset import ClipDataset
+from vmae.data.dataset import FixedViews, VideoSource
 from vmae.data.manifest import DatasetInfo
 from vmae.models import build_videomae
-from vmae.models.checkpoints import load_torch_file
-from vmae.models.mae import patchify, reconstruct, unpatchify
+from vmae.models.mae import VideoMAE, patchify, unpatchify
 from vmae.models.masking import MASK_KINDS, make_mask
+from vmae.models.torch_files import load_torch_file
 from vmae.train.cli_common import add_trust_argument
 
 GREY = 0.5
@@ -46,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks")
 
 
-def load_videomae(path: Path, trust: bool = False) -> tuple[torch.nn.Module, PretrainConfig]:
+def load_videomae(path: Path, trust: bool = False) -> tuple[VideoMAE, PretrainConfig]:
     """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint
-    (``trust``: ``--trust-checkpoint``, see ``vmae.models.checkpoints.load_torch_file``)."""
+    (``trust``: ``--trust-checkpoint``, see ``vmae.models.torch_files.load_torch_file``)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no checkpoint there")
     ckpt = load_torch_file(path, trust)
@@ -60,7 +59,7 @@ def load_videomae(path: Path, trust: bool = False) -> tuple[torch.nn.Module, Pre
     return model.eval(), cfg
 
 
-def first_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
+def first_clips(dataset: FixedViews, count: int) -> torch.Tensor:
     """The first ``count`` readable videos' first view -> (count, C, T, H, W) (fewer if the set is small)."""
     clips = []
     for index in range(len(dataset)):
@@ -120,13 +119,12 @@ def main(args: argparse.Namespace) -> int:
     model, cfg = load_videomae(args.init, args.trust_checkpoint)
     ratio = cfg.mask_ratio if args.mask_ratio is None else args.mask_ratio
     kind = args.masking or cfg.masking
-    data_cfg = dataclasses.replace(cfg.data, test_clips=1, test_crops=1)
-    dataset = ClipDataset(args.data / "val.csv", DatasetInfo.load(args.data), data_cfg, cfg.model.num_frames,
-                          cfg.model.img_size, train=False)
+    source = VideoSource(args.data / "val.csv", DatasetInfo.load(args.data), cfg.data, cfg.model.num_frames)
+    dataset = FixedViews(source, cfg.model.img_size, clips=1, crops=1)
     video = first_clips(dataset, args.num)
     mask = make_mask(kind, video.shape[0], model.grid, ratio, torch.Generator().manual_seed(args.seed))
     p, t = cfg.model.patch_size, cfg.model.tubelet_size
-    recon = reconstruct(model(video, mask), video, mask, p, t, cfg.norm_pix_loss)
+    recon = model.reconstruct(model(video, mask), video, mask, cfg.norm_pix_loss)
     mean, std = cfg.data.mean, cfg.data.std
     shown = [to_pixels(v, mean, std) for v in (video, grey_out(video, mask, p, t, mean, std), recon)]
     rows = [shown[kind_index][clip] for clip in range(video.shape[0]) for kind_index in range(3)]
