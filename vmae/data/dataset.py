@@ -127,7 +127,24 @@ def _check_output(output: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what} output={output!r}: expected one of {', '.join(allowed)}")
 
 
-class TrainingClips(Dataset):
+class SourceDataset(Dataset):
+    """A dataset of one item a video of ``self.source`` (a ``VideoSource``)."""
+
+    source: VideoSource
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def manifest(self) -> str:
+        return self.source.manifest
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.source.info
+
+
+class TrainingClips(SourceDataset):
     """Randomly placed, cropped and flipped clips of ``source``'s videos at ``img_size`` pixels."""
 
     def __init__(self, source: VideoSource, img_size: int, clips_per_visit: int = 1,
@@ -142,17 +159,6 @@ class TrainingClips(Dataset):
         self.flip = source.cfg.flip and source.info.flip_allowed
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    @property
-    def manifest(self) -> str:
-        return self.source.manifest
-
-    @property
-    def info(self) -> DatasetInfo:
-        return self.source.info
 
     def rng(self) -> np.random.Generator:
         """This process's Generator (for items asked for by a plain index), seeded from torch's seed
@@ -218,7 +224,7 @@ class TrainingClips(Dataset):
         return self.source.finish(clips, self.output), label
 
 
-class FixedViews(Dataset):
+class FixedViews(SourceDataset):
     """``clips x crops`` views at fixed positions of each of ``source``'s videos, at ``img_size``
     pixels (``clips`` spread over the video, ``crops`` across its longer side)."""
 
@@ -230,17 +236,6 @@ class FixedViews(Dataset):
         self.clips = clips
         self.crops = crops
         self.output = output
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    @property
-    def manifest(self) -> str:
-        return self.source.manifest
-
-    @property
-    def info(self) -> DatasetInfo:
-        return self.source.info
 
     def path(self, index: int) -> str:
         """The manifest path of video ``index``."""
