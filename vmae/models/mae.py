@@ -162,6 +162,4 @@ class VideoMAE(nn.Module):
             _, mean, scale = _patch_stats(_gather_tokens(patches, masked_idx), video.shape[1])
             pred = (pred.reshape(*pred.shape[:2], -1, video.shape[1]) * scale + mean).flatten(2)
         filled = patches.scatter(1, masked_idx[..., None].expand(-1, -1, patches.shape[-1]), pred.to(patches.dtype))
-        _, _, t, h, w = video.shape
-        grid = (t // tubelet_size, h // patch_size, w // patch_size)
-        return unpatchify(filled, grid, patch_size, tubelet_size)
+        return unpatchify(filled, self.grid, patch_size, tubelet_size)

@@ -122,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
         return {f"val_{k}": v for k, v in accuracy_metrics(result.outputs, result.labels).items()}
 
     make_loader = train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
-                                           cfg.optim.epochs, cfg.optim.micro_batch_size)
+                                cfg.optim.epochs, cfg.optim.micro_batch_size)
     result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
                    clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
                    method="finetune", on_epoch_end=periodic_eval, inputs=cli_common.input_identity(args),

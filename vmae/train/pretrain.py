@@ -131,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
     dataset = cli_common.training_clips(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
     cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
     make_loader = train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
-                                           cfg.optim.epochs, cfg.optim.micro_batch_size)
+                                cfg.optim.epochs, cfg.optim.micro_batch_size)
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager
     net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from vmae.config import PretrainConfig, config_from_dict
-from vmae.data.dataset import FixedViews, VideoSource
+from vmae.data import loaders
+from vmae.data.dataset import FixedViews
 from vmae.data.manifest import DatasetInfo
 from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE, patchify, unpatchify
@@ -119,8 +120,8 @@ def main(args: argparse.Namespace) -> int:
     model, cfg = load_videomae(args.init, args.trust_checkpoint)
     ratio = cfg.mask_ratio if args.mask_ratio is None else args.mask_ratio
     kind = args.masking or cfg.masking
-    source = VideoSource(args.data / "val.csv", DatasetInfo.load(args.data), cfg.data, cfg.model.num_frames)
-    dataset = FixedViews(source, cfg.model.img_size, clips=1, crops=1)
+    dataset = loaders.fixed_views(args.data / "val.csv", DatasetInfo.load(args.data), cfg.data, cfg.model,
+                                  torch.device("cpu"), clips=1, crops=1)
     video = first_clips(dataset, args.num)
     mask = make_mask(kind, video.shape[0], model.grid, ratio, torch.Generator().manual_seed(args.seed))
     p, t = cfg.model.patch_size, cfg.model.tubelet_size
