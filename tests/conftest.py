@@ -23,6 +23,19 @@ def _deterministic_torch():
 
 
 @pytest.fixture(scope="session")
+def rar_reader() -> str:
+    """The RAR reader ``vmae.data.extract`` will use; the test is skipped, with the reason, where there
+    is none (a fresh machine may lack unar, bsdtar and libarchive alike)."""
+    from vmae.data.extract import rar_tools
+
+    found = rar_tools()
+    if not found:
+        pytest.skip("no RAR reader here: needs unar or bsdtar on PATH, or libarchive "
+                    "(apt-get install unar, or libarchive13)")
+    return found[0]
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared synthetic-clean folder: 10 classes, 2 train + 1 val + 1 test video a class, 16 frames of
     32x32 (train.csv, val.csv, test.csv, classes.txt, dataset.json, videos/). Treat it as read-only."""

@@ -77,25 +77,23 @@ def test_tar_gz(tmp_path):
     assert _files(extract_archive(archive)) == MEMBERS and (tmp_path / "shard").is_dir()
 
 
-def _rar_tools() -> list[str]:
-    return [tool for tool, needs in (("unar", ("unar", "lsar")), ("bsdtar", ("bsdtar",)))
-            if all(shutil.which(n) for n in needs)]
+RAR_SKIP = "not available here (apt-get install unar libarchive-tools; libarchive needs libarchive13)"
 
 
-@pytest.mark.parametrize("tool", ["unar", "bsdtar"])
+@pytest.mark.parametrize("tool", extract.RAR_TOOLS)
 def test_rar_with_each_tool(tmp_path, monkeypatch, tool):
-    if tool not in _rar_tools():
-        pytest.skip(f"{tool} not installed (apt-get install unar libarchive-tools)")
+    if tool not in extract.rar_tools():
+        pytest.skip(f"{tool} {RAR_SKIP}")
     monkeypatch.setattr(extract, "rar_tool", lambda: tool)
     archive = write_rar(tmp_path / "UCF101.rar", MEMBERS)
     assert sorted(archive_members(archive)) == sorted(MEMBERS)
     assert _files(extract_archive(archive)) == MEMBERS
 
 
-@pytest.mark.parametrize("tool", ["unar", "bsdtar"])
+@pytest.mark.parametrize("tool", extract.RAR_TOOLS)
 def test_nested_rars_as_hmdb51_ships_them(tmp_path, monkeypatch, tool):
-    if tool not in _rar_tools():
-        pytest.skip(f"{tool} not installed (apt-get install unar libarchive-tools)")
+    if tool not in extract.rar_tools():
+        pytest.skip(f"{tool} {RAR_SKIP}")
     monkeypatch.setattr(extract, "rar_tool", lambda: tool)
     inner = {cls: {f"{cls}/{cls}_video_{i}.avi": bytes([i]) * 50 for i in range(3)} for cls in ("kick", "kick_ball")}
     packed = {f"{cls}.rar": write_rar(tmp_path / f"{cls}.rar", files).read_bytes() for cls, files in inner.items()}
@@ -111,8 +109,31 @@ def test_nested_rars_as_hmdb51_ships_them(tmp_path, monkeypatch, tool):
 
 def test_rar_without_any_tool_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(extract, "_libarchive_loads", lambda: False)
     archive = write_rar(tmp_path / "x.rar", MEMBERS)
-    with pytest.raises(ExtractError, match="need `unar` or `bsdtar` on PATH.*apt-get install unar"):
+    with pytest.raises(ExtractError, match="need `unar` or `bsdtar` on PATH, or the libarchive library.*"
+                                           "apt-get install unar"):
+        extract_archive(archive)
+
+
+def test_libarchive_refuses_a_rar_member_that_is_not_a_plain_file(tmp_path, monkeypatch):
+    if "libarchive" not in extract.rar_tools():
+        pytest.skip(f"libarchive {RAR_SKIP}")
+    monkeypatch.setattr(extract, "rar_tool", lambda: "libarchive")
+    archive = write_rar(tmp_path / "x.rar", {**MEMBERS, "UCF-101/link": b"/etc/passwd"},
+                        unix_modes={"UCF-101/link": 0o120777})
+    with pytest.raises(ExtractError, match=r"x\.rar: member 'UCF-101/link' is not a regular file"):
+        extract_archive(archive)
+    assert not (tmp_path / "x").exists() and not (tmp_path / ".x.partial").exists()
+
+
+def test_libarchive_names_a_damaged_rar(tmp_path, monkeypatch):
+    if "libarchive" not in extract.rar_tools():
+        pytest.skip(f"libarchive {RAR_SKIP}")
+    monkeypatch.setattr(extract, "rar_tool", lambda: "libarchive")
+    archive = write_rar(tmp_path / "x.rar", MEMBERS)
+    archive.write_bytes(archive.read_bytes()[:40])  # cut inside the first file header
+    with pytest.raises(ExtractError, match=r"x\.rar: (cannot be read|damaged)"):
         extract_archive(archive)
 
 

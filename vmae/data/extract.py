@@ -1,5 +1,6 @@
 """Unpack downloaded archives, checked and resumable: zip (zipfile), tar (tarfile), RAR (``unar`` or
-``bsdtar`` found on PATH; Debian: ``apt-get install unar`` or ``libarchive-tools``).
+``bsdtar`` where one is on PATH, else the system's libarchive through the ``libarchive-c`` binding, a
+dependency of this package; ``rar_tool`` says which).
 
 ``extract_archive(archive)`` unpacks ``raw/X.rar`` into ``raw/X/`` through a hidden
 ``raw/.X.partial/`` folder, checks that the number of files unpacked equals the archive's listing,
@@ -66,15 +67,78 @@ def default_dest(archive: Path) -> Path:
     return archive.with_name(archive.name[: -len(suffix)])
 
 
-def rar_tool() -> str:
-    """``unar`` (with its ``lsar``) if on PATH, else ``bsdtar``; else an error saying what to install."""
+RAR_TOOLS = ("unar", "bsdtar", "libarchive")
+
+
+def _libarchive_loads() -> bool:
+    """True when the ``libarchive`` binding imports, i.e. it found the system's libarchive library."""
+    try:
+        import libarchive  # noqa: F401  (ctypes binding: fails where libarchive.so is missing)
+    except (ImportError, OSError, AttributeError):
+        return False
+    return True
+
+
+def rar_tools() -> list[str]:
+    """The RAR readers available here, in the order they are preferred (a subset of ``RAR_TOOLS``)."""
+    found = []
     if shutil.which("unar") and shutil.which("lsar"):
-        return "unar"
+        found.append("unar")
     if shutil.which("bsdtar"):
-        return "bsdtar"
-    raise ExtractError("RAR archives need `unar` or `bsdtar` on PATH: install one, e.g. "
-                       "`apt-get install unar` or `apt-get install libarchive-tools` (Debian/Ubuntu), "
+        found.append("bsdtar")
+    if _libarchive_loads():
+        found.append("libarchive")
+    return found
+
+
+def rar_tool() -> str:
+    """``unar`` (with its ``lsar``) if on PATH, else ``bsdtar``, else the libarchive binding; else an
+    error saying what to install."""
+    found = rar_tools()
+    if found:
+        return found[0]
+    raise ExtractError("RAR archives need `unar` or `bsdtar` on PATH, or the libarchive library: install one, "
+                       "e.g. `apt-get install unar` or `apt-get install libarchive13` (Debian/Ubuntu), "
                        "`brew install unar` (macOS), `conda install -c conda-forge libarchive`")
+
+
+def _libarchive_listing(archive: Path) -> list[tuple[str, int | None]]:
+    """(name, size) of each regular file of ``archive``, read by libarchive; any other kind of member
+    (a link, a device) is refused."""
+    import libarchive
+
+    files = []
+    try:
+        with libarchive.file_reader(str(archive)) as entries:
+            for entry in entries:
+                if entry.isdir:
+                    continue
+                if not entry.isfile:
+                    raise ExtractError(f"{archive}: member {entry.pathname!r} is not a regular file: expected "
+                                       "plain files and folders")
+                files.append((entry.pathname, entry.size))
+    except libarchive.ArchiveError as err:
+        raise ExtractError(f"{archive}: cannot be read ({err}): expected an intact RAR archive") from None
+    return files
+
+
+def _libarchive_unpack(archive: Path, dest: Path) -> None:
+    """Write each regular file of ``archive`` below ``dest`` (names already checked by ``check_listing``)."""
+    import libarchive
+
+    try:
+        with libarchive.file_reader(str(archive)) as entries:
+            for entry in entries:
+                if not entry.isfile:
+                    continue
+                target = dest.joinpath(*PurePosixPath(entry.pathname.replace("\\", "/")).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as out:
+                    for block in entry.get_blocks():
+                        out.write(block)
+    except libarchive.ArchiveError as err:
+        raise ExtractError(f"{archive}: damaged ({err}): expected an intact archive; delete it to download it "
+                           "again") from None
 
 
 def _run(command: list[str]) -> str:
@@ -106,9 +170,12 @@ def _listing(path: str, size: int, mtime_ns: int) -> list[tuple[str, int | None]
             with zipfile.ZipFile(archive) as zf:
                 return [(info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]
         if suffix == ".rar":
-            if rar_tool() == "unar":
+            tool = rar_tool()
+            if tool == "unar":
                 entries = json.loads(_run(["lsar", "-j", str(archive)]))["lsarContents"]
                 return [(e["XADFileName"], e.get("XADFileSize")) for e in entries if not e.get("XADIsDirectory")]
+            if tool == "libarchive":
+                return _libarchive_listing(archive)
             return [(name, None) for name in _run(["bsdtar", "-tf", str(archive)]).splitlines()
                     if not name.endswith("/")]
         if suffix is not None:
@@ -147,8 +214,11 @@ def _unpack(archive: Path, dest: Path) -> None:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(dest)
         elif suffix == ".rar":
-            if rar_tool() == "unar":
+            tool = rar_tool()
+            if tool == "unar":
                 _run(["unar", "-q", "-f", "-D", "-no-recursion", "-o", str(dest), str(archive)])
+            elif tool == "libarchive":
+                _libarchive_unpack(archive, dest)
             else:
                 _run(["bsdtar", "-xf", str(archive), "-C", str(dest)])
         else:
