@@ -8,7 +8,9 @@
 #   snakemake --report results/report.html
 
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from vmae.workflow_config import validate_config
 
 min_version("9.0")
 
@@ -23,7 +25,12 @@ if "extends" in config:
     configfile: f"{workflow.basedir}/{config['extends']}"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Defaults filled as snakemake's validate does; an error is one line naming the config file and key.
+validate_config(
+    config,
+    f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
+    workflow.configfiles,
+)
 
 
 include: "workflow/rules/common.smk"

@@ -27,7 +27,7 @@ from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 from vmae.train.step import derive_seed
 
-RUN_KEYS = {"config", "seed", "versions", "git_commit", "device", "host", "wall_s", "clips_per_s"}
+RUN_KEYS = {"config", "seed", "versions", "git_commit", "git_dirty", "device", "host", "wall_s", "clips_per_s"}
 EVAL_KEYS = RUN_KEYS | {"top1", "top5", "train_videos", "val_videos", "bad_videos", "val_bad_videos", "init"}
 
 

@@ -1,4 +1,5 @@
-"""What every run records beside its results: versions, git commit, device, wall time.
+"""What every run records beside its results: versions, git commit (and whether the tree had
+uncommitted changes), device, wall time.
 
 ``metrics.json`` of every run = ``run_metadata(...)`` + the run's own results; the table builder
 reads only these files.
@@ -6,6 +7,7 @@ reads only these files.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -17,20 +19,44 @@ import torch
 from vmae import atomic
 
 
-def git_commit() -> str:
-    """The commit of the source tree this package was imported from ('' outside a git checkout)."""
-    here = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# distributions whose version is recorded beside torch / timm / numpy (decord: None where not installed)
+LIBRARIES = ("decord", "av", "scikit-learn", "scipy", "statsmodels", "pandas")
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """stdout of ``git ARGS`` run in ``folder``; None outside a git checkout (or without git).
+    ``--no-optional-locks``: never takes the index lock, so runs do not disturb a commit in progress."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        )
+        out = subprocess.run(["git", "--no-optional-locks", *args], cwd=folder, capture_output=True, text=True,
+                             timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
+        return None
+    return out.stdout
 
 
-def versions() -> dict[str, str]:
-    """Versions of the libraries that decide the numbers."""
+def git_commit(folder: Path = PACKAGE_DIR) -> str:
+    """The commit of the source tree of ``folder`` (default: this package's) ('' outside a git checkout)."""
+    return (_git(folder, "rev-parse", "HEAD") or "").strip()
+
+
+def git_dirty(folder: Path = PACKAGE_DIR) -> bool | None:
+    """Whether that source tree differs from its commit (``git status --porcelain`` lists anything:
+    changed, staged or untracked files); None outside a git checkout."""
+    status = _git(folder, "status", "--porcelain")
+    return None if status is None else bool(status.strip())
+
+
+def _distribution_version(name: str) -> str | None:
+    """The installed version of the distribution ``name``; None where it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the libraries that decide the numbers (None: not installed)."""
     import numpy
     import timm
 
@@ -42,6 +68,7 @@ def versions() -> dict[str, str]:
         "torch": torch.__version__,
         "timm": timm.__version__,
         "numpy": numpy.__version__,
+        **{name: _distribution_version(name) for name in LIBRARIES},
     }
 
 
@@ -52,12 +79,14 @@ def device_name(device: torch.device) -> str:
 
 
 def run_metadata(config: dict[str, Any], seed: int, device: torch.device) -> dict[str, Any]:
-    """The fixed part of a metrics.json: resolved config, seed, versions, commit, device."""
+    """The fixed part of a metrics.json: resolved config, seed, versions, commit (and ``git_dirty``),
+    device."""
     return {
         "config": config,
         "seed": seed,
         "versions": versions(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "device": device_name(device),
         "host": platform.node(),
     }

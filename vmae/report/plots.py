@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vmae.errors import UserError  # noqa: E402
 from vmae.report.stats import INTERVAL  # noqa: E402
 from vmae.report.studies import STUDIES, STUDY_NAMES  # noqa: E402
 
@@ -29,6 +30,10 @@ PAPER_BEST_MASK_RATIO = 0.9  # Figure 3 of the paper
 Y_LABEL = f"top-1 accuracy (%), mean and 95% CI over seeds ({INTERVAL})"
 METHOD_LABELS = {"scratch": "scratch", "mocov3": "MoCo v3", "videomae": "VideoMAE"}
 PROTOCOL_LABELS = {"finetune": "fine-tune", "linprobe": "linear probe"}
+
+
+class PlotTableError(UserError, ValueError):
+    """The study table to plot is missing or has no rows."""
 
 
 def _panels(n: int, width: float = 5.5, height: float = 4.2):
@@ -163,10 +168,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dpi", type=int, default=120)
 
 
-def main(args: argparse.Namespace) -> int:
-    table = pd.read_csv(args.table)
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The study table at ``path``; ``PlotTableError`` when it is missing, empty or has no rows."""
+    expected = "expected a study table written by `vmae table`"
+    if not Path(path).is_file():
+        raise PlotTableError(f"{path}: not found: {expected}")
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise PlotTableError(f"{path}: empty file: {expected}") from None
     if table.empty:
-        raise SystemExit(f"{args.table}: the table has no rows; nothing to plot")
+        raise PlotTableError(f"{path}: the table has no rows; nothing to plot")
+    return table
+
+
+def main(args: argparse.Namespace) -> int:
+    table = read_table(args.table)
     fig = plot_study(args.study, table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ A checkpoint is a dict: ``model`` (state dict), ``optimizer``, ``step`` (optimis
 schedule is a function of it), ``epoch`` (epochs completed), ``rng`` (torch / numpy / python / cuda
 states), ``config`` (the resolved run config as a plain dict), ``method``, plus whatever extra keys
 the caller adds. It is written through ``vmae.atomic`` (a temporary file + ``os.replace``), so a kill at any moment
-leaves either the previous checkpoint or the new one, never half a file.
+leaves either the previous checkpoint or the new one, never half a file; a full disk is a one-line
+``DiskFullError`` naming the checkpoint.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    with atomic_open(path, "wb") as handle:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file in the same folder + rename); a
+    full disk raises ``vmae.atomic.DiskFullError`` and leaves the previous checkpoint as it was."""
+    with atomic_open(path, "wb", what="the checkpoint") as handle:
         torch.save(checkpoint, handle)
 
 

@@ -3,7 +3,8 @@
 Arguments: ``--data DIR --out DIR [--train-manifest CSV] [--seed S] [--config YAML] [key=value ...]``
 (+ ``--epochs`` / ``--init`` / ``--method`` where a command has them). The config is built by
 ``vmae.config.build_config``: dataclass defaults <- ``--config`` YAML <- flags <- ``key=value``.
-Argparse holds no defaults of its own (flags default to None = "not given").
+Argparse holds no defaults of its own (flags default to None = "not given"). The files the flags
+name are checked before anything else (``check_inputs``): a missing one is a one-line error.
 
 CPU threads: ``VMAE_THREADS`` (e.g. set by a Snakemake rule from its ``threads``) sets
 ``torch.set_num_threads``; unset, torch's own default is kept.
@@ -27,6 +28,7 @@ from vmae.config import build_config, to_dict
 from vmae.data import loaders
 from vmae.data.dataset import FixedViews, TrainingClips
 from vmae.data.manifest import DatasetInfo
+from vmae.errors import UserError
 from vmae.runinfo import run_metadata, write_json_atomic
 from vmae.train.distributed import (
     DistEnv,
@@ -36,6 +38,17 @@ from vmae.train.run_files import check_same_config, check_same_inputs
 
 T = TypeVar("T")
 METRICS_NAME = "metrics.json"
+# argument -> what it must name (a file, or for --init also a Hugging Face model folder)
+INPUT_FILES = {
+    "config": "a YAML config file (--config)",
+    "train_manifest": "a manifest CSV file (--train-manifest)",
+    "eval_manifest": "a manifest CSV file (--eval-manifest)",
+    "init": "a checkpoint file or a Hugging Face model folder (--init)",
+}
+
+
+class MissingInputError(UserError, FileNotFoundError):
+    """A file named on the command line is not there."""
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: bool = True, init: bool = False) -> None:
@@ -63,8 +76,19 @@ def add_trust_argument(parser: argparse.ArgumentParser) -> None:
                              "file you trust, as unpickling can run any code the file holds")
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Raise ``MissingInputError`` for the first of ``--config`` / ``--train-manifest`` /
+    ``--eval-manifest`` / ``--init`` that is given but not there (checked before any data loads)."""
+    for name, expected in INPUT_FILES.items():
+        path = getattr(args, name, None)
+        if path is not None and not (Path(path).is_file() or name == "init" and Path(path).is_dir()):
+            raise MissingInputError(f"{path}: not found: expected {expected}")
+
+
 def load_run_config(cls: type[T], args: argparse.Namespace, **flags: Any) -> T:
-    """The command's config: defaults <- ``--config`` <- ``--seed`` / ``--epochs`` / ``flags`` <- overrides."""
+    """The command's config: defaults <- ``--config`` <- ``--seed`` / ``--epochs`` / ``flags`` <- overrides.
+    The first step of every run command, so it checks the input files first (``check_inputs``)."""
+    check_inputs(args)
     epochs = getattr(args, "epochs", None)
     return build_config(cls, args.config, args.overrides, seed=args.seed, **{"optim.epochs": epochs}, **flags)
 

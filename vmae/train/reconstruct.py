@@ -29,7 +29,7 @@ from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE, patchify, unpatchify
 from vmae.models.masking import MASK_KINDS, make_mask
 from vmae.models.torch_files import load_torch_file
-from vmae.train.cli_common import add_trust_argument
+from vmae.train.cli_common import MissingInputError, add_trust_argument
 
 GREY = 0.5
 
@@ -50,7 +50,7 @@ def load_videomae(path: Path, trust: bool = False) -> tuple[VideoMAE, PretrainCo
     """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint
     (``trust``: ``--trust-checkpoint``, see ``vmae.models.torch_files.load_torch_file``)."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there")
+        raise MissingInputError(f"{path}: not found: expected a VideoMAE pretraining checkpoint file (--init)")
     ckpt = load_torch_file(path, trust)
     if ckpt.get("method") != "videomae":
         raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a VideoMAE pretraining checkpoint")
