@@ -48,28 +48,25 @@ def test_paired_difference_pairs_by_seed_and_ignores_unpaired_seeds():
     b = {0: 50.0, 1: 55.0, 2: 58.0}
     d = stats.paired_difference(a, b)  # differences 10, 15, 7
     sd = math.sqrt(((10 - 32 / 3) ** 2 + (15 - 32 / 3) ** 2 + (7 - 32 / 3) ** 2) / 2)
-    assert d.seeds == (0, 1, 2) and d.n == 3
-    assert d.mean == pytest.approx(32 / 3)
+    assert d.seeds == (0, 1, 2) and d.n == 3 and d.differences == (10.0, 15.0, 7.0)
+    assert d.mean == pytest.approx(32 / 3) and d.sd == pytest.approx(sd)
     assert d.low == pytest.approx(32 / 3 - T_975_DF2 * sd / math.sqrt(3))
     assert d.high == pytest.approx(32 / 3 + T_975_DF2 * sd / math.sqrt(3))
-    assert d.p_value == pytest.approx(0.04468, abs=2e-4)  # t = 4.572, 2 df, two-sided
-    assert d.prob_improvement == 1.0
+    assert stats.test(d.differences, stats.SUPERIORITY).p_value == pytest.approx(0.04468, abs=2e-4)  # t = 4.572
+    assert (d.wins, d.ties) == (3, 0)
+    low, high = d.win_interval()  # Clopper-Pearson of 3/3
+    assert (low, high) == (pytest.approx(0.2924, abs=1e-4), 1.0)
 
 
 def test_pairing_is_what_separates_arms_with_a_large_seed_effect():
-    """The seed moves both arms together: unpaired the arms overlap, paired A is always ahead."""
+    """The seed moves both arms together: unpaired the arms overlap, paired A is ahead on every seed."""
     seed_effect = {0: 0.0, 1: 30.0, 2: 10.0, 3: 20.0}
     a = {s: 40.0 + e + 2.0 + 0.1 * s for s, e in seed_effect.items()}
     b = {s: 40.0 + e for s, e in seed_effect.items()}
     d = stats.paired_difference(a, b)
-    assert d.low > 0 and d.p_value < 0.01
-    assert 0.5 < d.prob_improvement < 0.7  # over random pairs of seeds A wins only a little more often
-
-
-def test_probability_of_improvement_counts_ties_half():
-    assert stats.probability_of_improvement([1.0, 2.0], [1.0, 2.0]) == 0.5
-    assert stats.probability_of_improvement([3.0], [1.0, 2.0, 3.0]) == pytest.approx(5 / 6)
-    assert math.isnan(stats.probability_of_improvement([], [1.0]))
+    assert d.low > 0 and stats.test(d.differences, stats.SUPERIORITY).p_value < 0.01
+    assert d.wins == 4
+    assert stats.mean_interval(list(a.values())).low < max(b.values())  # unpaired intervals overlap
 
 
 def test_holm_adjusts_step_down_and_skips_missing():
@@ -79,13 +76,104 @@ def test_holm_adjusts_step_down_and_skips_missing():
     assert math.isnan(adjusted[3])
 
 
-@pytest.mark.parametrize("diff, p, n, expected", [
-    (5.0, 0.01, 5, "holds"),
-    (-5.0, 0.01, 5, "reversed"),
-    (5.0, 0.2, 5, "inconclusive"),
-    (5.0, 0.0, 2, "inconclusive"),  # below MIN_SEEDS
-    (5.0, math.nan, 0, "inconclusive"),
-    (5.0, 0.05, 5, "inconclusive"),  # the threshold is strict
+def verdict(kind: str, result: stats.TestResult, n: int) -> str:
+    return stats.verdict(kind, result.p_value, result.sign_flip_p, result.side, n)
+
+
+EQUAL_ARMS = [0.25, -0.25, 0.0, 0.5, -0.5, 0.25, -0.25, 0.0, 0.25, -0.25]  # A - B within half a point, 10 seeds
+
+
+def test_superiority_of_equal_arms_is_inconclusive_where_non_inferiority_and_equivalence_decide():
+    sup = stats.test(EQUAL_ARMS, stats.SUPERIORITY)
+    ni = stats.test(EQUAL_ARMS, stats.NON_INFERIORITY, margin=3.0)
+    eq = stats.test(EQUAL_ARMS, stats.EQUIVALENCE, margin=3.0)
+    assert sup.p_value > 0.5 and verdict(stats.SUPERIORITY, sup, 10) == "inconclusive"
+    assert ni.p_value < 1e-9 and verdict(stats.NON_INFERIORITY, ni, 10) == "non-inferior"
+    assert eq.p_value < 1e-9 and verdict(stats.EQUIVALENCE, eq, 10) == "equivalent"
+    assert ni.sign_flip_p == pytest.approx(2 / 2 ** 10)  # every difference + 3 > 0: the most extreme pattern
+
+
+def test_non_inferiority_is_the_t_test_of_minus_the_margin_and_a_clear_loss_is_reversed():
+    d = [-6.0, -7.0, -5.5, -6.5, -8.0, -7.5]
+    shifted = stats.test(d, stats.NON_INFERIORITY, margin=3.0)
+    direct = stats.test([x + 3.0 for x in d], stats.SUPERIORITY)
+    assert shifted.p_value == pytest.approx(direct.p_value) and shifted.side == -1
+    assert verdict(stats.NON_INFERIORITY, shifted, 6) == "reversed"
+
+
+def test_equivalence_uses_two_one_sided_tests_and_fails_outside_the_margin():
+    inside = stats.test([1.0, 1.5, 0.5, 1.2, 0.8, 1.1], stats.EQUIVALENCE, margin=3.0)
+    from statsmodels.stats.weightstats import ttost_paired
+    x = np.array([1.0, 1.5, 0.5, 1.2, 0.8, 1.1])
+    assert inside.p_value == pytest.approx(ttost_paired(x, np.zeros(6), -3.0, 3.0)[0])
+    outside = stats.test([5.0, 6.0, 5.5, 4.5], stats.EQUIVALENCE, margin=3.0)
+    assert outside.side == -1 and stats.verdict(stats.EQUIVALENCE, 1e-6, 1e-6, outside.side, 6) == "inconclusive"
+
+
+def test_zero_spread_never_gives_a_verdict():
+    same = stats.test([2.0, 2.0, 2.0, 2.0, 2.0, 2.0], stats.SUPERIORITY)
+    assert math.isnan(same.p_value) and same.side == 1
+    assert verdict(stats.SUPERIORITY, same, 6) == "inconclusive"
+    assert stats.mean_interval([2.0, 2.0]).low == 2.0
+
+
+def test_sign_flip_p_cannot_reach_five_percent_below_six_seeds():
+    for n in range(3, 8):
+        p = stats.test([1.0 + 0.1 * i for i in range(n)], stats.SUPERIORITY).sign_flip_p
+        assert p == pytest.approx(2 / 2 ** n)
+    assert stats.test([1.0, 1.1, 1.2, 1.3, 1.4], stats.SUPERIORITY).sign_flip_p > 0.05
+    assert stats.test([1.0, 1.1, 1.2, 1.3, 1.4, 1.5], stats.SUPERIORITY).sign_flip_p < 0.05
+
+
+def test_why_no_verdict_rests_on_the_t_test_alone():
+    """Under a skewed null (centred exponential differences, mean 0) the two-sided t-test at 0.05
+    rejects about 11% of the time at 6 seeds; requiring the sign-flip test too brings it down to about
+    6%; under a normal null both stay at or below 0.05."""
+    rng = np.random.default_rng(1)
+    skewed = rng.exponential(4.0, size=(1500, 6)) - 4.0
+    normal = rng.normal(0.0, 4.0, size=(1500, 6))
+
+    def rates(draws):
+        results = [stats.test(row, stats.SUPERIORITY) for row in draws]
+        t_only = np.mean([r.p_value < 0.05 for r in results])
+        both = np.mean([verdict(stats.SUPERIORITY, r, 6) != "inconclusive" for r in results])
+        return t_only, both
+
+    t_only, both = rates(skewed)
+    assert t_only > 0.09 and both < 0.08 and both < t_only - 0.03
+    assert max(rates(normal)) <= 0.065
+
+
+@pytest.mark.parametrize("kind, p, flip, side, n, expected", [
+    ("superiority", 0.01, 0.02, 1, 6, "holds"),
+    ("superiority", 0.01, 0.02, -1, 6, "reversed"),
+    ("superiority", 0.2, 0.02, 1, 6, "inconclusive"),
+    ("superiority", 0.001, 0.0625, 1, 6, "inconclusive"),  # the sign-flip check disagrees
+    ("superiority", 0.0, 0.0, 1, 5, "inconclusive"),  # below MIN_SEEDS
+    ("superiority", math.nan, math.nan, 1, 0, "inconclusive"),
+    ("superiority", 0.05, 0.01, 1, 6, "inconclusive"),  # the threshold is strict
+    ("trend", 0.01, 0.02, 1, 6, "holds"),
+    ("non-inferiority", 0.01, 0.02, 1, 6, "non-inferior"),
+    ("non-inferiority", 0.01, 0.02, -1, 6, "reversed"),
+    ("equivalence", 0.01, 0.02, 1, 6, "equivalent"),
 ])
-def test_verdict_rule(diff, p, n, expected):
-    assert stats.verdict(diff, p, n) == expected
+def test_verdict_rule(kind, p, flip, side, n, expected):
+    assert stats.verdict(kind, p, flip, side, n) == expected
+
+
+def test_a_family_level_below_alpha_is_stricter():
+    assert stats.verdict("superiority", 0.02, 0.02, 1, 6, alpha=0.01) == "inconclusive"
+
+
+def test_minimum_detectable_effect_and_seeds_needed_agree():
+    """At the seeds ``seeds_needed`` asks for, the MDE is no larger than the effect planned for."""
+    n = stats.seeds_needed(3.0, sd=4.0, alpha=0.01)
+    assert stats.minimum_detectable_effect(4.0, n, 0.01) <= 3.0 < stats.minimum_detectable_effect(4.0, n - 1, 0.01)
+    assert stats.fewest_seeds(0.05) == 6 and stats.fewest_seeds(0.01) == 8 and stats.fewest_seeds(0.01 / 3) == 10
+    assert stats.minimum_detectable_effect(4.0, 7, 0.01) == math.inf  # the sign-flip p cannot reach 0.01
+    assert stats.seeds_needed(30.0, sd=1.0, alpha=0.01) == 8
+    assert stats.minimum_detectable_effect(4.0, 10, 0.05) == pytest.approx(
+        4.0 * 0.9960, rel=1e-3)  # statsmodels TTestPower: d = 0.996 at n = 10, alpha 0.05, power 0.8
+    assert stats.seeds_needed(0.0, sd=1.0, alpha=0.05, kind="non-inferiority", margin=3.0) == stats.MIN_SEEDS
+    assert stats.seeds_needed(0.0, sd=4.0, alpha=0.05, kind="non-inferiority", margin=3.0) == 16
+    assert stats.seeds_needed(3.0, sd=2.0, alpha=0.05, kind="equivalence", margin=3.0) == math.inf

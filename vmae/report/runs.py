@@ -77,8 +77,9 @@ class PretrainRun:
             raise RunNameError(f"method {self.method!r}: expected one of {PRETRAIN_METHODS}")
         if not re.fullmatch(DATASET_PATTERN, self.source):
             raise RunNameError(f"source {self.source!r}: expected a dataset name ({DATASET_PATTERN})")
-        if not 0.0 < self.fraction <= 1.0:
-            raise RunNameError(f"fraction {self.fraction!r}: expected a value in (0, 1]")
+        if not self.fraction > 0.0:
+            raise RunNameError(f"fraction {self.fraction!r}: expected a value > 0 (the pretraining set's size "
+                               "relative to the training set; above 1 it draws unlabelled videos too)")
         masked = self.method == "videomae"
         if masked and (self.masking not in MASKINGS or self.mask_ratio is None):
             raise RunNameError(
