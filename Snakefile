@@ -15,6 +15,11 @@ from vmae.workflow_config import validate_config
 min_version("9.0")
 
 
+# The HTML report's first page (`snakemake --report results/report.html`): what the study is and
+# what the report holds, in reading order.
+report: "workflow/report/workflow.rst"
+
+
 configfile: f"{workflow.basedir}/workflow/config/config.yaml"
 
 
@@ -59,5 +64,6 @@ rule all:
         claims=multiext("results/table_claims", ".csv", ".md"),
         tables=expand("results/table_{study}.{ext}", study=STUDIES, ext=["csv", "md"]),
         figures=expand("results/figures/{study}.png", study=STUDIES),
+        curves=expand("results/figures/{study}_curves.png", study=STUDIES),
         reconstructions=reconstruction_pictures(),
         samples=expand("results/figures/samples/{dataset}.png", dataset=used_datasets()),

@@ -117,7 +117,7 @@ def test_slurm_and_rehearsal_commands(tmp_path):
         out = result.stdout + result.stderr
         assert result.returncode == 0, command + "\n" + out[-3000:]
         totals.append(int(re.search(r"^total\s+(\d+)$", out, re.MULTILINE)[1]))
-    assert totals == [87, 87]
+    assert totals == [92, 92]
 
 
 # --------------------------------------------------------------------------- vmae commands

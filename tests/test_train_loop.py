@@ -6,10 +6,12 @@ model once; the resume and DDP tests start it in subprocesses (plain and under t
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vmae.config import OptimConfig
-from vmae.train import loop
+from vmae.train import loop, monitor
 from vmae.train.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -65,9 +67,11 @@ class ToyData(Dataset):
 
 
 def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: float = 0.0,
-            nan_from_step: int | None = None, bad: int | torch.Tensor = 0, inputs: dict | None = None):
+            nan_from_step: int | None = None, bad: int | torch.Tensor = 0, inputs: dict | None = None,
+            on_epoch_end=None):
     """Train the toy model with the real loop (single process or under torchrun); every step reports
-    ``bad`` skipped videos; ``inputs``: the run's input identity (compared on resume)."""
+    ``bad`` skipped videos; ``inputs``: the run's input identity (compared on resume);
+    ``on_epoch_end``: the loop's hook for extra log fields."""
     env = init_distributed("cpu")
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Dropout(0.2 if augment else 0.0), nn.Linear(16, 1))
@@ -89,7 +93,7 @@ def run_toy(out: Path, cfg: OptimConfig = TOY_CFG, augment: bool = True, sleep: 
 
     result = train(model, step, param_groups(model, 0.05), make_loader, cfg, env, out, seed=7,
                    clips_per_step=cfg.batch_size, run_config={"optim": {"epochs": cfg.epochs}}, method="toy",
-                   inputs=inputs)
+                   inputs=inputs, on_epoch_end=on_epoch_end)
     shutdown(env)
     return model, result
 
@@ -330,3 +334,101 @@ def test_resume_refuses_other_inputs(tmp_path):
         run_toy(tmp_path, inputs={**inputs, "data": "/e"})
     run_toy(tmp_path, inputs=inputs)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["inputs"] == inputs
+
+
+# --------------------------------------------------------------------------- watching a run
+
+EPOCH_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d epoch (\d+)/3 step (\d+)/12 loss \S+ lr \d\.\d\de[-+]\d\d "
+                        r"clips/s \d+\.\d elapsed \d+:\d\d:\d\d eta (\d+:\d\d:\d\d)(.*)$")
+
+
+def event_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of the event files in ``folder`` -> [(step, value)], as TensorBoard reads them."""
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="tensorboard is not installed (pip install -e '.[tensorboard]'): no event files to read")
+    events = accumulator.EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_epoch_line_reads_as_the_issue_writes_it():
+    record = {"epoch": 12, "step": 36, "loss": 0.42131, "lr": 1.4213e-3, "clips_per_s": 95.06, "wall_s": 3.4,
+              "bad_videos": 0, "val_top1": 45.21875, "val_top5": 90}
+    now = datetime.datetime(2026, 12, 2, 4, 10, 11)
+    assert monitor.epoch_line(record, 117, 351, 41.4, 365.2, now) == (
+        "2026-12-02 04:10:11 epoch 12/117 step 36/351 loss 0.4213 lr 1.42e-03 clips/s 95.1 elapsed 0:00:41 "
+        "eta 0:06:05 val_top1 45.22 val_top5 90")
+    assert monitor.epoch_line({**record, "bad_videos": 3}, 117, 351, 41.4, 90061, now).endswith(
+        "eta 1 day, 1:01:01 val_top1 45.22 val_top5 90 bad_videos 3")
+
+
+def test_loop_prints_one_readable_line_an_epoch_and_no_json(tmp_path, capsys):
+    run_toy(tmp_path, augment=False, on_epoch_end=lambda epoch: {"val_top1": 10.0 * epoch})
+    out = capsys.readouterr().out.splitlines()
+    lines = [m for m in map(EPOCH_LINE.match, out) if m]
+    assert [(m[1], m[2], m[4]) for m in lines] == [("1", "4", " val_top1 10"), ("2", "8", " val_top1 20"),
+                                                   ("3", "12", " val_top1 30")]
+    assert lines[-1][3] == "0:00:00"  # nothing left after the last epoch
+    assert not any(line.startswith("{") for line in out)  # the JSON records are in log.jsonl only
+    assert [json.loads(ln)["val_top1"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()] == [10, 20, 30]
+
+
+def test_plain_progress_lines_within_an_epoch_where_no_bar_shows(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 0.0)  # a line after every step
+    run_toy(tmp_path, OptimConfig(epochs=1, warmup_epochs=0, batch_size=8, base_lr=0.05), augment=False)
+    out = capsys.readouterr().out  # stderr is no terminal here: tqdm shows no bar
+    steps = re.findall(r"^  epoch 1/1: step (\d)/4 \((\d+)%\), \d+\.\d clips/s$", out, re.MULTILINE)
+    assert steps == [("1", "25"), ("2", "50"), ("3", "75"), ("4", "100")]
+
+
+def test_no_progress_lines_where_a_bar_shows_or_before_the_interval(capsys, monkeypatch):
+    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 0.0)
+    monitor.EpochProgress("epoch 1/1", 4, enabled=False).update(1, 8)  # tqdm draws a bar
+    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 3600.0)
+    monitor.EpochProgress("epoch 1/1", 4, enabled=True).update(1, 8)  # not 30 s yet
+    assert capsys.readouterr().out == ""
+
+
+def test_event_files_hold_the_epoch_losses(tmp_path):
+    run_toy(tmp_path, augment=False, on_epoch_end=lambda epoch: {"val_top1": 10.0 * epoch, "note": "text"})
+    scalars = event_scalars(tmp_path / "tb")
+    assert set(scalars) == {"loss", "lr", "clips_per_s", "val_top1"}
+    log = [json.loads(ln) for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [step for step, _ in scalars["loss"]] == [1, 2, 3]
+    assert [value for _, value in scalars["loss"]] == pytest.approx([ln["loss"] for ln in log], rel=1e-6)
+    assert scalars["val_top1"] == [(1, 10.0), (2, 20.0), (3, 30.0)]
+
+
+def test_event_files_of_a_resumed_run_hold_each_epoch_once(tmp_path, monkeypatch):
+    """A kill after epoch 2's points but before its checkpoint: the resume (after epoch 1) hides the
+    old epoch 2 and writes it again; a fresh start deletes the old event files."""
+    save = loop.save_checkpoint
+
+    def killed_before_epoch_2_is_saved(path, state):
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(path, state)
+
+    monkeypatch.setattr(loop, "save_checkpoint", killed_before_epoch_2_is_saved)
+    with pytest.raises(KeyboardInterrupt):
+        run_toy(tmp_path)
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    run_toy(tmp_path)
+    log = [json.loads(ln) for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
+    scalars = event_scalars(tmp_path / "tb")
+    assert [(step, pytest.approx(value, rel=1e-6)) for step, value in scalars["loss"]] == [
+        (ln["epoch"], ln["loss"]) for ln in log]
+    assert len(list((tmp_path / "tb").iterdir())) == 2  # the killed run's file and the resumed run's
+    (tmp_path / "checkpoint.pt").unlink()
+    run_toy(tmp_path)  # a fresh start
+    assert len(list((tmp_path / "tb").iterdir())) == 1 and len(event_scalars(tmp_path / "tb")["loss"]) == 3
+
+
+def test_training_without_tensorboard_says_event_files_are_off(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
+    run_toy(tmp_path, augment=False)
+    out = capsys.readouterr().out
+    assert out.count("TensorBoard event files are off: tensorboard is not installed "
+                     "(pip install -e '.[tensorboard]' turns them on)") == 1
+    assert not (tmp_path / "tb").exists() and len((tmp_path / "log.jsonl").read_text().splitlines()) == 3

@@ -4,7 +4,9 @@ A method supplies a ``step_fn(batch, step, micro) -> StepOutput`` (forward + los
 the parameter groups; the loop owns everything else: AdamW, ``lr = base_lr * clips / 256`` (computed once
 and printed), the per-step warm-up + cosine schedule with per-group ``lr_scale``, gradient clipping,
 bf16 autocast on CUDA (fp32 on CPU), resume after a kill, one JSON line an epoch in ``<out>/log.jsonl``,
-and a stop with a clear error on a non-finite loss.
+and a stop with a clear error on a non-finite loss. A person watching sees ``vmae.train.monitor``'s
+readable line an epoch on stdout, a tqdm bar on a terminal (plain progress lines in a log instead)
+and TensorBoard event files in ``<out>/tb/``.
 
 Files: every epoch's state goes to ``<out>/resume.pt``; when the last epoch is done it is renamed
 to ``<out>/checkpoint.pt``. So ``checkpoint.pt`` exists only for a finished run (a Snakemake output:
@@ -72,6 +74,7 @@ from vmae.train.checkpoint import (
     set_rng_state,
 )
 from vmae.train.distributed import DistEnv, all_reduce, barrier, no_sync
+from vmae.train.monitor import EpochProgress, RunMonitor
 from vmae.train.prefetch import DevicePrefetcher
 from vmae.train.run_files import (
     LOG_NAME,
@@ -199,11 +202,13 @@ class Trainer:
         self.ckpt_path, self.log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
         self.resume_path = out_dir / RESUME_NAME
         self.step, self.start_epoch, self.totals = 0, 0, Totals()
+        self.monitor: RunMonitor | None = None  # rank 0's readable lines and event files (``resume``)
         self.autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=env.device.type == "cuda")
 
     def resume(self, run_config: dict[str, Any], inputs: dict[str, Any] | None) -> None:
         """Continue from ``resume.pt`` (else ``checkpoint.pt``) when there is one, after checking its
-        config and inputs; a fresh start (epoch 0) empties the log of an earlier run."""
+        config and inputs; a fresh start (epoch 0) empties the log of an earlier run. Rank 0 starts
+        its ``RunMonitor`` here."""
         state_path = self.resume_path if self.resume_path.exists() else self.ckpt_path
         if state_path.exists():
             ckpt = load_checkpoint(state_path)
@@ -217,19 +222,23 @@ class Trainer:
                 print(f"resumed {state_path} after epoch {self.start_epoch} (step {self.step})", flush=True)
         if self.env.is_main:
             truncate_log(self.log_path, self.start_epoch)
+            self.monitor = RunMonitor(self.log_path.parent, self.cfg.epochs, self.schedule.total_steps,
+                                      self.start_epoch)
 
     def run_epoch(self, step_fn: StepFn, loader: Iterable, epoch: int,
                   batch_transform: Callable[[Any], Any] | None) -> EpochSums:
         """Every (micro-)step of one epoch: forward + backward, and an optimiser step after each
-        step's last micro-step; a non-finite loss stops the run within ``FINITE_CHECK_EVERY``."""
+        step's last micro-step; a non-finite loss stops the run within ``FINITE_CHECK_EVERY``. Rank 0
+        shows a tqdm bar on a terminal, else a plain progress line every ``monitor.PROGRESS_EVERY_S``."""
         env, k = self.env, self.schedule.accumulate
         self.model.train()
         sums = EpochSums(loss=torch.zeros((), device=env.device), started=time.perf_counter(),
                          first_bad=torch.full((), self.schedule.total_steps, dtype=torch.long, device=env.device),
                          bad=torch.zeros((), dtype=torch.long, device=env.device), lr=self.schedule.peak_lr)
-        progress = tqdm(DevicePrefetcher(loader, env.device, batch_transform),
-                        desc=f"epoch {epoch + 1}/{self.cfg.epochs}", mininterval=10, leave=False,
-                        disable=None if env.is_main else True)
+        label = f"epoch {epoch + 1}/{self.cfg.epochs}"
+        progress = tqdm(DevicePrefetcher(loader, env.device, batch_transform), desc=label, mininterval=10,
+                        leave=False, disable=None if env.is_main else True)
+        plain = EpochProgress(label, self.schedule.steps_per_epoch, env.is_main and progress.disable)
         for index, batch in enumerate(progress):
             micro = Micro(index % k, k)
             self._micro_step(step_fn, batch, micro, sums)
@@ -237,6 +246,7 @@ class Trainer:
                 _stop_if_non_finite(sums.first_bad, self.schedule.total_steps, env, epoch, self.resume_path)
             if micro.last:
                 sums.lr = self._optimizer_step()
+                plain.update((index + 1) // k, sums.clips * env.world_size)
         return sums
 
     def _micro_step(self, step_fn: StepFn, batch: Any, micro: Micro, sums: EpochSums) -> None:
@@ -269,8 +279,8 @@ class Trainer:
     def finish_epoch(self, epoch: int, sums: EpochSums, on_epoch_end: Callable[[int], dict[str, Any]] | None,
                      identity: dict[str, Any]) -> None:
         """Reduce the epoch's sums over processes, stop on a non-finite loss, add to the totals, and
-        (rank 0) append the log line and write ``resume.pt`` (with ``identity``: config, method,
-        inputs)."""
+        (rank 0) show the epoch (``RunMonitor.epoch_done``), append the log line and write
+        ``resume.pt`` (with ``identity``: config, method, inputs)."""
         env = self.env
         counts = torch.stack([torch.tensor(sums.clips, dtype=torch.float64, device=env.device), sums.bad.double()])
         counts = all_reduce(counts, env)
@@ -286,6 +296,9 @@ class Trainer:
         if env.is_main:
             if on_epoch_end is not None:
                 record.update(on_epoch_end(epoch + 1))
+            # shown and in the event files before the checkpoint, like the log line (see _save):
+            # a resume hides the points of epochs its checkpoint lacks (RunMonitor's purge_step)
+            self.monitor.epoch_done(record)
             self._save(epoch, record, identity)
         barrier(env)
 
@@ -301,12 +314,14 @@ class Trainer:
             "epoch": epoch + 1, "rng": rng_state(), "config": identity["config"], "method": identity["method"],
             "totals": dataclasses.asdict(self.totals), "inputs": identity["inputs"],
         })
-        print(json.dumps(record), flush=True)
 
     def finish(self) -> TrainResult:
-        """The last epoch's state becomes ``checkpoint.pt``; the run's totals."""
-        if self.env.is_main and self.resume_path.exists():
-            os.replace(self.resume_path, self.ckpt_path)
+        """The last epoch's state becomes ``checkpoint.pt`` and the event files are closed; the run's
+        totals."""
+        if self.env.is_main:
+            self.monitor.close()
+            if self.resume_path.exists():
+                os.replace(self.resume_path, self.ckpt_path)
         barrier(self.env)
         totals = self.totals
         return TrainResult(

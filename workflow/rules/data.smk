@@ -90,7 +90,7 @@ rule show:
         report(
             "results/figures/samples/{dataset}.png",
             caption="../report/samples.rst",
-            category="Datasets",
+            category="6. Datasets",
         ),
     log:
         "results/logs/show/{dataset}.log",

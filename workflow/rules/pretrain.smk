@@ -46,7 +46,7 @@ rule reconstruct:
         report(
             "results/figures/reconstruct/{run}.png",
             caption="../report/reconstruct.rst",
-            category="Reconstructions",
+            category="5. Reconstructions",
         ),
     log:
         "results/logs/reconstruct/{run}.log",

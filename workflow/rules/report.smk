@@ -1,5 +1,7 @@
 # Tables (CSV + Markdown, the paper's numbers beside ours, paired comparisons, the paper's claims
-# with verdicts) and figures, built only from the metrics.json files of each study's runs.
+# with verdicts), figures and training curves, built only from the files of each study's runs.
+# Report categories are numbered: the HTML report lists them sorted by name, so the numbers set the
+# reading order (claims first, then the training curves); workflow/report/workflow.rst describes them.
 
 
 rule table:
@@ -10,11 +12,27 @@ rule table:
         csv=report(
             "results/table_{study}.csv",
             caption="../report/table.rst",
-            category="Tables",
+            category="3. Tables",
+            subcategory="{study}",
         ),
-        md="results/table_{study}.md",
-        comparisons="results/table_{study}_comparisons.csv",
-        claims="results/table_{study}_claims.csv",
+        md=report(
+            "results/table_{study}.md",
+            caption="../report/table_md.rst",
+            category="3. Tables",
+            subcategory="{study}",
+        ),
+        comparisons=report(
+            "results/table_{study}_comparisons.csv",
+            caption="../report/comparisons.rst",
+            category="3. Tables",
+            subcategory="{study}",
+        ),
+        claims=report(
+            "results/table_{study}_claims.csv",
+            caption="../report/study_claims.rst",
+            category="3. Tables",
+            subcategory="{study}",
+        ),
     log:
         "results/logs/table/{study}.log",
     conda:
@@ -36,9 +54,13 @@ rule claims:
         csv=report(
             "results/table_claims.csv",
             caption="../report/claims.rst",
-            category="Claims",
+            category="1. Claims",
         ),
-        md="results/table_claims.md",
+        md=report(
+            "results/table_claims.md",
+            caption="../report/claims_md.rst",
+            category="1. Claims",
+        ),
     log:
         "results/logs/table/claims.log",
     conda:
@@ -57,7 +79,7 @@ rule plot:
         report(
             "results/figures/{study}.png",
             caption="../report/figure.rst",
-            category="Figures",
+            category="4. Figures",
         ),
     log:
         "results/logs/plot/{study}.log",
@@ -68,3 +90,27 @@ rule plot:
         **job_resources("light"),
     shell:
         "vmae plot {wildcards.study:q} --table {input.table:q} --out {output:q} > {log:q} 2>&1"
+
+
+# The log.jsonl beside each metrics.json is read, not declared: it is written by the same job, and
+# as an output Snakemake would delete it before a killed job's rerun, which resumes (vmae.train.loop).
+rule curves:
+    input:
+        lambda wildcards: study_metrics(wildcards.study),
+    output:
+        report(
+            "results/figures/{study}_curves.png",
+            caption="../report/curves.rst",
+            category="2. Training curves",
+        ),
+    log:
+        "results/logs/curves/{study}.log",
+    conda:
+        CONDA_ENV
+    threads: job_threads("light")
+    resources:
+        **job_resources("light"),
+    params:
+        title=lambda wildcards: f"{studies.STUDIES[wildcards.study].title}: training curves",
+    shell:
+        "vmae curves {input:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
