@@ -24,6 +24,7 @@ from vmae.train import cli_common
 from vmae.train.batches import train_loaders
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
+from vmae.train.flops import videomae_clip_flops
 from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 from vmae.train.step import derive_seed
 
@@ -48,6 +49,11 @@ def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path)
     assert metrics["method"] == "videomae" and metrics["epochs"] == 1 and metrics["train_videos"] == 20
     assert metrics["seed"] == 3 and metrics["config"]["model"]["num_frames"] == 8
     assert metrics["bad_videos"] == 0 and 0 < metrics["final_loss"] < 10 and metrics["clips_per_s"] > 0
+    pretext = metrics["pretext"]  # measured on the 10 held-out val videos, one clip each
+    assert pretext["clips"] == 10 and pretext["loss"] > 0 and 0 < pretext["trivial_loss"] <= 1.0
+    assert pretext["skill"] == pytest.approx(1 - pretext["loss"] / pretext["trivial_loss"])
+    cfg = PretrainConfig(model=ModelConfig(num_frames=8), mask_ratio=metrics["config"]["mask_ratio"])
+    assert metrics["train_flops"] == pytest.approx(videomae_clip_flops(cfg) * metrics["clips"])
     log = [json.loads(ln) for ln in (videomae_run / "log.jsonl").read_text().splitlines()]
     assert [(ln["epoch"], ln["step"]) for ln in log] == [(1, 2)]  # 20 videos / batch 10
     ckpt = load_checkpoint(videomae_run / "checkpoint.pt")

@@ -37,6 +37,7 @@ from vmae.models.vit import VideoViT, layer_id
 from vmae.train import cli_common
 from vmae.train.batches import train_loaders
 from vmae.train.distributed import DistEnv, shutdown, wrap_model
+from vmae.train.flops import encoder_clip_flops
 from vmae.train.evaluate import (
     VideoOutputs,
     accuracy_metrics,
@@ -132,7 +133,9 @@ def main(args: argparse.Namespace) -> int:
         write_predictions(out / "predictions.csv", predictions)
         cli_common.write_metrics(out, cfg, args, env, {
             **accuracy_metrics(predictions.outputs, predictions.labels), "epochs": result.epochs, "steps": result.steps,
-            "clips": result.clips, "final_loss": result.final_loss,
+            "clips": result.clips, "train_flops": encoder_clip_flops(cfg.model, num_classes, True) * result.clips,
+            "eval_flops": encoder_clip_flops(cfg.model, num_classes, False) * len(val_set) * val_set.clips * val_set.crops,
+            "final_loss": result.final_loss,
             "train_videos": len(train_set), "val_videos": len(val_set), "bad_videos": result.bad_videos,
             "val_bad_videos": predictions.bad_videos,
             "lr": result.lr, "wall_s": result.wall_s, "clips_per_s": result.clips_per_s,

@@ -43,6 +43,7 @@ from vmae.train.evaluate import (
     video_outputs,
     write_predictions,
 )
+from vmae.train.flops import encoder_clip_flops
 
 FEATURES_NAME = "features.npz"
 
@@ -134,6 +135,7 @@ def main(args: argparse.Namespace) -> int:
     clips = len(train.paths) * cfg.train_clips + len(val.paths) * cfg.data.test_clips * cfg.data.test_crops
     cli_common.write_metrics(out, cfg, args, env, {
         **accuracy_metrics(scores, val.labels), "C": probe_C(probe),
+        "train_flops": encoder_clip_flops(cfg.model, 0, False) * clips,  # the features of every view
         "train_videos": len(train_set), "val_videos": len(val_set),
         "bad_videos": train.bad_videos, "val_bad_videos": val.bad_videos,
         "feature_dim": int(train.outputs.shape[1]),

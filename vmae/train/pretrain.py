@@ -1,13 +1,15 @@
 """`vmae pretrain`: self-supervised pretraining, VideoMAE (masked tubelet reconstruction) or MoCo v3.
 
-    vmae pretrain --data DIR --out DIR [--train-manifest CSV] [--method videomae|mocov3]
-                  [--epochs N] [--seed S] [--config YAML] [key=value ...]
+    vmae pretrain --data DIR --out DIR [--train-manifest CSV] [--eval-manifest CSV]
+                  [--method videomae|mocov3] [--epochs N] [--seed S] [--config YAML] [key=value ...]
 
 A step budget (``optim.steps``) sets the epochs from the training set's size (``fit_to_step_budget``).
 Writes ``<out>/resume.pt`` every epoch (rerunning resumes from it; it becomes ``<out>/checkpoint.pt``
 when training ends), ``<out>/log.jsonl`` and
-``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, final_loss, train_videos, wall_s, clips_per_s,
-bad_videos).
+``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, train_flops, final_loss, train_videos,
+wall_s, clips_per_s, bad_videos; VideoMAE also ``pretext``: its loss on the held-out videos of
+``--eval-manifest`` (default DATA/val.csv, one centre clip each) next to the trivial predictor's, and
+the skill 1 - loss / trivial, vmae.train.pretext).
 Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
 CPU generator seeded by (seed, step, rank), and their token indices reach the GPU in one asynchronous
@@ -39,14 +41,18 @@ from vmae.models.moco import cosine_momentum
 from vmae.train import cli_common
 from vmae.train.batches import train_loaders
 from vmae.train.distributed import DistEnv, accumulation_steps, shutdown, wrap_model
+from vmae.train.flops import moco_pair_flops, videomae_clip_flops
 from vmae.train.loop import train
 from vmae.train.optim import fit_to_step_budget, param_groups
+from vmae.train.pretext import pretext_skill
 from vmae.train.step import Micro, StepFn, StepOutput, derive_seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli_common.add_run_arguments(parser)
     parser.add_argument("--method", choices=["videomae", "mocov3"], help="pretraining method (overrides the config)")
+    parser.add_argument("--eval-manifest", type=Path,
+                        help="held-out videos VideoMAE's pretext skill is measured on (default: DATA/val.csv)")
 
 
 def mask_indices(mask: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,9 +153,15 @@ def main(args: argparse.Namespace) -> int:
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
                    batch_transform=loaders.batch_transform(dataset, cfg.compile, env.device), net=net,
                    inputs=cli_common.input_identity(args))
+    # MoCo v3 counts both views of a pair as clips; its FLOPs are per pair
+    flops = videomae_clip_flops(cfg) * result.clips if videomae else moco_pair_flops(cfg) * result.clips / 2
+    pretext = {}
+    if videomae and env.is_main:
+        views = cli_common.fixed_views(args, cfg, env, cli_common.eval_manifest(args), clips=1, crops=1)
+        pretext = {"pretext": pretext_skill(model, views, cfg, env.device).as_dict()}
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "steps": result.steps, "clips": result.clips,
-        "final_loss": result.final_loss,
+        "train_flops": flops, "final_loss": result.final_loss, **pretext,
         "train_videos": len(dataset), "lr": result.lr, "wall_s": result.wall_s,
         "clips_per_s": result.clips_per_s, "bad_videos": result.bad_videos,
     })
