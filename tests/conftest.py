@@ -164,16 +164,17 @@ class ToyVideos:
     info: Any = None
 
     def dataset(self, manifest: Path, train: bool, k: int = 1, info: Any = None, output: str = "float",
-                **cfg: Any) -> Any:
-        """``TrainingClips`` (``train``, ``k`` clips a visit) or ``FixedViews`` (``test_clips x
-        test_crops`` views) of ``manifest`` with ``frames x size x size`` clips; ``cfg``: DataConfig fields."""
+                labelled: bool = True, **cfg: Any) -> Any:
+        """``TrainingClips`` (``train``, ``k`` clips a visit; ``labelled=False`` as pretraining reads
+        them) or ``FixedViews`` (``test_clips x test_crops`` views) of ``manifest`` with
+        ``frames x size x size`` clips; ``cfg``: DataConfig fields."""
         from vmae.config import DataConfig
         from vmae.data.dataset import FixedViews, TrainingClips, VideoSource
 
         data_cfg = DataConfig(**cfg)
         source = VideoSource(manifest, info or self.info, data_cfg, num_frames=self.frames)
         if train:
-            return TrainingClips(source, self.size, clips_per_visit=k, output=output)
+            return TrainingClips(source, self.size, clips_per_visit=k, output=output, labelled=labelled)
         return FixedViews(source, self.size, data_cfg.test_clips, data_cfg.test_crops, output=output)
 
 

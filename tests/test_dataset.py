@@ -92,6 +92,26 @@ def test_label_preserving_flip_is_per_clip(toy_videos):
     assert mixed > 0
 
 
+def test_pretraining_augmentation_never_reads_the_label(toy_videos):
+    """Unlabelled (pretraining): every video's visit flips together, whether its class swaps under a
+    flip (0) or not (2), and the same draw gives the same clips whatever the label says."""
+    from vmae.data.dataset import SampleKey
+
+    ds = toy_videos.dataset(toy_videos.folder / "train.csv", train=True, k=3, labelled=False)
+    for index, expected_label in ((0, 0), (2, 2)):
+        flips = []
+        for epoch in range(20):
+            clips, label, _ = ds[SampleKey(index, 0, epoch)]
+            states = {is_flipped(c) for c in clips}
+            assert len(states) == 1 and label == expected_label  # one flip a visit; the label untouched
+            flips.append(states.pop())
+        assert set(flips) == {True, False}
+    relabelled = [(path, 0) for path, _ in ds.source.items]  # class 0 swaps under a flip, class 2 does not
+    clips_a = ds[SampleKey(2, 0, 3)][0]
+    ds.source.items = relabelled
+    torch.testing.assert_close(ds[SampleKey(2, 0, 3)][0], clips_a)
+
+
 @pytest.mark.parametrize("allowed, cfg_flip", [(False, True), (True, False)])
 def test_flip_off_never_flips(toy_videos, allowed, cfg_flip):
     info = DatasetInfo(**{**toy_videos.info.__dict__, "flip_allowed": allowed})

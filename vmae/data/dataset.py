@@ -7,7 +7,8 @@ unreadable files logged once per process). Over it:
 - ``TrainingClips``: items ``(clips (k, C, T, H, W), label: int, skipped: int)``, ``k`` =
   ``clips_per_visit`` clips (repeated sampling) cut from ONE decode of the union of their frames,
   each with its own random start, multi-scale crop and flip; ``skipped`` counts unreadable videos
-  passed over (replaced by the next index) to produce the item.
+  passed over (replaced by the next index) to produce the item. ``labelled=False`` (pretraining):
+  no augmentation depends on the label.
 - ``FixedViews``: items ``(views (clips*crops, C, T, H, W), label: int, ok: bool)`` at fixed
   positions, what evaluation and the linear probe's features read; an unreadable video gives
   ``ok=False`` and an empty tensor, which ``collate_eval`` drops and counts.
@@ -148,7 +149,7 @@ class TrainingClips(SourceDataset):
     """Randomly placed, cropped and flipped clips of ``source``'s videos at ``img_size`` pixels."""
 
     def __init__(self, source: VideoSource, img_size: int, clips_per_visit: int = 1,
-                 output: ClipOutput = "float") -> None:
+                 output: ClipOutput = "float", labelled: bool = True) -> None:
         if clips_per_visit < 1:
             raise ValueError(f"clips_per_visit={clips_per_visit}: expected >= 1")
         _check_output(output, CLIP_OUTPUTS, "TrainingClips")
@@ -156,6 +157,7 @@ class TrainingClips(SourceDataset):
         self.img_size = img_size
         self.clips_per_visit = clips_per_visit
         self.output = output
+        self.labelled = labelled
         self.flip = source.cfg.flip and source.info.flip_allowed
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
@@ -205,15 +207,19 @@ class TrainingClips(SourceDataset):
 
         With a label-swapping flip (``flip_label_map[label] != label``) the whole visit flips
         together so that every clip keeps the same label; otherwise each clip flips on its own.
-        Each clip is cropped, resized, flipped and written in the model layout with one copy.
+        Unlabelled (``labelled=False``, pretraining) the whole visit flips together whatever its
+        label: nothing a pretraining run sees depends on the label (MoCo v3's two views keep one
+        direction of motion). Each clip is cropped, resized, flipped and written in the model layout
+        with one copy.
         """
         k = len(positions)
         flip_map = self.info.flip_label_map
         swap = self.flip and flip_map[label] != label
-        flips = flip_decisions(k, rng, together=swap) if self.flip else np.zeros(k, dtype=bool)
+        together = swap or not self.labelled
+        flips = flip_decisions(k, rng, together=together) if self.flip else np.zeros(k, dtype=bool)
         height, width = frames.shape[1:3]
         boxes = [multiscale_crop_box(height, width, self.img_size, self.source.cfg.scales, rng) for _ in range(k)]
-        if swap and flips[0]:
+        if swap and flips[0] and self.labelled:
             label = flip_map[label]
         if self.output == "visits":
             return pending_visit(frames, positions, boxes, flips), label

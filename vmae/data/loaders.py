@@ -207,11 +207,11 @@ def train_output(data_cfg: DataConfig, device: torch.device) -> ClipOutput:
 
 
 def training_clips(manifest: Path, info: DatasetInfo, data_cfg: DataConfig, model_cfg: ModelConfig,
-                   clips_per_visit: int, device: torch.device) -> TrainingClips:
+                   clips_per_visit: int, device: torch.device, labelled: bool = True) -> TrainingClips:
     """The training clips of ``manifest`` at the model's clip size, in the form a run on ``device``
-    wants (``train_output``)."""
+    wants (``train_output``); ``labelled=False`` for pretraining (no augmentation reads the label)."""
     source = VideoSource(manifest, info, data_cfg, model_cfg.num_frames)
-    return TrainingClips(source, model_cfg.img_size, clips_per_visit, train_output(data_cfg, device))
+    return TrainingClips(source, model_cfg.img_size, clips_per_visit, train_output(data_cfg, device), labelled)
 
 
 def batch_transform(dataset: TrainingClips, compile: bool, device: torch.device) -> RenderClips | None:

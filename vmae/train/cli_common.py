@@ -179,10 +179,12 @@ def write_metrics(out_dir: Path, cfg: Any, args: argparse.Namespace, env: DistEn
         print(json.dumps(results))
 
 
-def training_clips(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv) -> TrainingClips:
-    """The training clips of ``--train-manifest`` (or DATA/train.csv) (``loaders.training_clips``)."""
+def training_clips(args: argparse.Namespace, cfg: Any, clips_per_visit: int, env: DistEnv,
+                   labelled: bool = True) -> TrainingClips:
+    """The training clips of ``--train-manifest`` (or DATA/train.csv) (``loaders.training_clips``);
+    ``labelled=False`` for pretraining."""
     return loaders.training_clips(train_manifest(args), DatasetInfo.load(args.data), cfg.data, cfg.model,
-                                  clips_per_visit, env.device)
+                                  clips_per_visit, env.device, labelled)
 
 
 def fixed_views(args: argparse.Namespace, cfg: Any, env: DistEnv, manifest: Path, clips: int, crops: int

@@ -134,7 +134,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     env = cli_common.start(cfg.seed, cfg.device)
     videomae = cfg.method == "videomae"
-    dataset = cli_common.training_clips(args, cfg, cfg.data.repeated_sampling if videomae else 2, env)
+    dataset = cli_common.training_clips(args, cfg, cfg.data.repeated_sampling if videomae else 2, env,
+                                        labelled=False)
     cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
     make_loader = train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                 cfg.optim.epochs, cfg.optim.micro_batch_size)
