@@ -54,10 +54,10 @@ def test_default_dry_run_plans_all_five_tables(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     counts = job_counts(out)
-    assert counts["table"] == counts["plot"] == 5 and counts["claims"] == 1
+    assert counts["table"] == 5 and counts["claims"] == 1 and "plot" not in counts  # a table job draws its figure
     assert counts["prepare_synthetic"] == 2 and "prepare" not in counts  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
-        assert f"results/table_{study}.csv" in out
+        assert f"results/table_{study}.csv" in out and f"results/figures/{study}.png" in out
     # a run shared by several studies (VideoMAE tube 0.9 on the full target) is planned once
     pretrain_runs = re.findall(r"^rule pretrain:\n(?:    .*\n)*?    wildcards: run=(\S+)$", out, re.MULTILINE)
     assert len(pretrain_runs) == counts["pretrain"] == len(set(pretrain_runs))
@@ -91,7 +91,8 @@ def test_main_table_plans_only_its_own_runs(tmp_path):
     pretrained = [m for m in study["methods"] if m != "scratch"]
     assert counts["pretrain"] == targets * seeds * len(pretrained)
     assert counts["finetune"] == counts["linprobe"] == targets * seeds * len(study["methods"])
-    assert counts["table"] == 1 and "plot" not in counts and "reconstruct" not in counts
+    assert counts["table"] == 1 and "reconstruct" not in counts
+    assert "results/figures/data_efficiency.png" in result.stdout  # the main job draws its figure
 
 
 @pytest.mark.slow

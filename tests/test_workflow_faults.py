@@ -284,7 +284,7 @@ def test_dry_run_commands_quote_paths_with_spaces_quotes_and_semicolons(tmp_path
 @pytest.mark.slow
 def test_workflow_runs_from_a_checkout_with_a_space_and_a_quote(tmp_path, tiny_dataset):
     """Every rule (prepare with --raw, cache, subset, show, pretrain, reconstruct, finetune and
-    linprobe with --init, table, plot) for real, from a checkout named `it's a checkout`, with
+    linprobe with --init, table with its figure) for real, from a checkout named `it's a checkout`, with
     datasets.raw `raw data;touch pwned;` (unquoted, that would run `touch pwned`)."""
     checkout = hostile_checkout(tmp_path)
     add_manual_dataset(checkout)
@@ -305,7 +305,7 @@ def test_workflow_runs_from_a_checkout_with_a_space_and_a_quote(tmp_path, tiny_d
     assert result.returncode == 0, output(result)[-3000:]
     rules = {m for m in re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE)}
     assert rules == {"prepare", "frame_cache", "subset", "show", "pretrain", "reconstruct", "finetune", "linprobe",
-                     "table", "plot"}
+                     "table"}
     assert all((work / target).is_file() for target in targets)
     info = json.loads((work / "results/data/tiny-manual/dataset.json").read_text())
     assert str(raw / "tiny-manual") in json.dumps(info)  # --raw arrived whole

@@ -1,18 +1,26 @@
 """`vmae plot STUDY --table FILE.csv --out FIGURE.png`: the figure of one study's table.
 
-- data_efficiency, masking: grouped bars (mean top-1, whiskers = its 95% t-interval over seeds),
-  the paper's numbers as diamonds where the target has a paper counterpart;
-- mask_ratio, data_size: curves of top-1 (mean, band = 95% t-interval) against the mask ratio /
-  the pretraining fraction, the paper's points as diamonds; mask_ratio marks the paper's best ratio;
-- domain_shift: a heatmap of top-1 per pretraining source (rows) and target (columns), each cell
-  with its 95% interval.
-A row of one seed has no interval and is drawn without a whisker (not a zero-width one). Tables
-come from vmae.report.tables (their columns are the contract).
+Every setting (a table row) is drawn the same way: its mean top-1 as a circle with its 95% CI
+(Student t) as a whisker, each seed's top-1 (``top1_by_seed``) as a small point beside it, spread
+evenly to its right (the same figure every time), and the paper's number, where there is one, as
+a black diamond to its left. A row of one seed has no interval and is drawn without a whisker. No
+bars: a bar would hide the seeds it summarises.
+
+- data_efficiency, masking, domain_shift: settings grouped along x (by target, masking strategy,
+  target), one colour per method / target / pretraining source (the from-scratch control too);
+- mask_ratio, data_size: the means joined into a curve against the mask ratio / the pretraining
+  videos on a log2 axis; mask_ratio marks the paper's best ratio.
+One panel per protocol, sharing the y axis. The layout is constrained and the legend sits below
+the panels, so no label is clipped or overlaps another (tests measure every text's extent).
+Tables come from vmae.report.tables (their columns are the contract).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -21,143 +29,209 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from vmae.errors import UserError  # noqa: E402
 from vmae.report.stats import INTERVAL  # noqa: E402
 from vmae.report.studies import STUDIES, STUDY_NAMES  # noqa: E402
 
 PAPER_BEST_MASK_RATIO = 0.9  # Figure 3 of the paper
-Y_LABEL = f"top-1 accuracy (%), mean and 95% CI over seeds ({INTERVAL})"
+Y_LABEL = "top-1 accuracy (%)"
+MEAN_LABEL = f"mean, 95% CI over seeds ({INTERVAL})"
+SEED_LABEL = "one seed"
 METHOD_LABELS = {"scratch": "scratch", "mocov3": "MoCo v3", "videomae": "VideoMAE"}
 PROTOCOL_LABELS = {"finetune": "fine-tune", "linprobe": "linear probe"}
+PLOT_COLUMNS = ("protocol", "top1", "top1_ci_low", "top1_ci_high", "top1_by_seed", "paper_dataset", "paper_top1")
+PANEL_SIZE = (5.5, 4.2)  # inches, one panel (at least)
+SLOT_WIDTH, PANEL_MARGIN = 0.4, 1.0  # inches a grouped chart's panel gives a setting, and its labels
+SEED_STEPS = (1.5, 3.0)  # a row's seed points: from 1.5 to 3 steps right of its mean
+PAPER_STEP = -1.5  # the paper's number: 1.5 steps left of the mean
+LEGEND_WIDTH = 0.95  # the most of the figure's width the legend may take
+TITLE_CHARS_PER_INCH = 9  # the suptitle wraps to the figure's width at this many characters an inch
+MEAN_STYLE = {"marker": "o", "markersize": 7, "markeredgecolor": "black", "markeredgewidth": 0.6, "linestyle": "none"}
+SEED_STYLE = {"s": 14, "alpha": 0.75, "linewidths": 0}  # small points (s: area in pt^2)
+PAPER_STYLE = {"marker": "D", "color": "black"}
 
 
 class PlotTableError(UserError, ValueError):
-    """The study table to plot is missing or has no rows."""
+    """The study table to plot is missing, has no rows or lacks a column the figure needs."""
 
 
-def _panels(n: int, width: float = 5.5, height: float = 4.2):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+@dataclass(frozen=True)
+class Beside:
+    """Positions ``k`` steps beside ``x``: ``x + k step`` on a linear axis, ``x 2^(k step)`` on a log2 one."""
+
+    step: float
+    log2: bool = False
+
+    def __call__(self, x: float, k: float | np.ndarray) -> float | np.ndarray:
+        return x * 2.0 ** (np.asarray(k) * self.step) if self.log2 else x + np.asarray(k) * self.step
+
+
+def seed_values(cell) -> list[float]:
+    """Each seed's top-1 from a ``top1_by_seed`` cell ("0:45.2;1:47"), in its order; none for an empty cell."""
+    if not isinstance(cell, str) or not cell:
+        return []
+    return [float(pair.split(":", 1)[1]) for pair in cell.split(";")]
+
+
+def draw_row(ax, x: float, row: pd.Series, colour, beside: Beside) -> None:
+    """One table row at ``x``: mean (circle), 95% CI (whisker; none for one seed), each seed's top-1
+    (small points to the right) and the paper's number (black diamond to the left)."""
+    seeds = seed_values(row["top1_by_seed"])
+    if seeds:
+        ax.scatter(beside(x, np.linspace(*SEED_STEPS, len(seeds))), seeds, color=colour, zorder=3,
+                   gid="seeds", **SEED_STYLE)
+    if np.isfinite(row["top1_ci_low"]) and np.isfinite(row["top1_ci_high"]):
+        ax.vlines(x, row["top1_ci_low"], row["top1_ci_high"], color=colour, linewidth=1.6, zorder=2, gid="ci")
+    ax.plot([x], [row["top1"]], color=colour, zorder=4, gid="mean", **MEAN_STYLE)
+    if pd.notna(row["paper_top1"]):
+        ax.scatter([beside(x, PAPER_STEP)], [row["paper_top1"]], s=30, zorder=4, gid="paper", **PAPER_STYLE)
+
+
+def legend_entries(table: pd.DataFrame, colours: dict[str, object]) -> list[tuple[object, str]]:
+    """(handle, label) pairs: one per series colour, then what a circle with a whisker, a small point
+    and a black diamond stand for."""
+    entries = [(Line2D([], [], color=c, **MEAN_STYLE), name) for name, c in colours.items()]
+    whisker = Line2D([], [], marker="|", markersize=14, markeredgewidth=1.6, color="dimgrey", linestyle="none")
+    seed = Line2D([], [], marker="o", markersize=math.sqrt(SEED_STYLE["s"]), color="dimgrey",
+                  alpha=SEED_STYLE["alpha"], linestyle="none")
+    entries += [((whisker, Line2D([], [], color="dimgrey", **MEAN_STYLE)), MEAN_LABEL), (seed, SEED_LABEL)]
+    papers = sorted(table.loc[table["paper_top1"].notna(), "paper_dataset"].dropna().unique())
+    if papers:
+        paper = Line2D([], [], markersize=5, linestyle="none", **PAPER_STYLE)
+        entries.append((paper, f"paper ({', '.join(papers)})"))
+    return entries
+
+
+def _figure(n_panels: int, title: str, width: float = PANEL_SIZE[0]):
+    """A constrained-layout figure of ``n_panels`` side by side (``width`` inches each), sharing y, under
+    a wrapped title."""
+    height = PANEL_SIZE[1]
+    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, height), sharey=True, squeeze=False,
+                             layout="constrained")
+    fig.suptitle(textwrap.fill(title, int(width * n_panels * TITLE_CHARS_PER_INCH)))
     return fig, list(axes[0])
 
 
-def ci_errors(rows: pd.DataFrame) -> np.ndarray:
-    """(2, n) distances from each mean down and up to its 95% interval; NaN (no whisker) for a row
-    of one seed."""
-    mean = rows["top1"].to_numpy(dtype=float)
-    return np.stack([mean - rows["top1_ci_low"].to_numpy(dtype=float),
-                     rows["top1_ci_high"].to_numpy(dtype=float) - mean])
+def _finish(fig, axes, entries: list[tuple[object, str]], legend_title: str) -> None:
+    """Shared y label, grids, and one legend below the panels."""
+    axes[0].set_ylabel(Y_LABEL)
+    for ax in axes:
+        ax.grid(axis="y", alpha=0.3)
+    _legend_below(fig, entries, legend_title)
 
 
-def _paper_label(table: pd.DataFrame) -> str:
-    names = sorted(table["paper_dataset"].dropna().unique())
-    return f"paper ({', '.join(names)})" if names else "paper"
+def _legend_below(fig, entries: list[tuple[object, str]], title: str) -> None:
+    """A legend below the panels in the fewest rows whose width fits the figure, columns balanced."""
+    handles, labels = zip(*entries)
+    renderer = fig.canvas.get_renderer()
+    for rows in range(1, len(entries) + 1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=math.ceil(len(entries) / rows),
+                            fontsize=9, title=title, title_fontsize=9, frameon=False)
+        if legend.get_window_extent(renderer).width <= LEGEND_WIDTH * fig.bbox.width or rows == len(entries):
+            return
+        legend.remove()
 
 
-def bar_chart(table: pd.DataFrame, group_col: str, bar_col: str, labels: dict[str, str], title: str):
-    """One panel per protocol; groups along x by ``group_col``, one bar per ``bar_col`` value."""
+def _colours(values) -> dict[str, object]:
+    """A tab10 colour for each distinct value, in order of first appearance."""
+    names = list(dict.fromkeys(values))
+    palette = plt.get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def _panel_title(protocol: str) -> str:
+    """'fine-tune' / 'linear probe' for a protocol."""
+    return PROTOCOL_LABELS.get(protocol, protocol)
+
+
+def dot_chart(table: pd.DataFrame, group_col: str, series_col: str, x_label: str, legend_title: str, title: str):
+    """One panel per protocol; settings grouped along x by ``group_col``, one colour per ``series_col`` value."""
     protocols = list(dict.fromkeys(table["protocol"]))
-    fig, axes = _panels(len(protocols))
-    bars = list(dict.fromkeys(table[bar_col]))
-    width = 0.8 / len(bars)
-    colours = plt.get_cmap("tab10")
+    colours = _colours(table[series_col])
+    slots = table[group_col].nunique() * len(colours)
+    fig, axes = _figure(len(protocols), title, max(PANEL_SIZE[0], PANEL_MARGIN + SLOT_WIDTH * slots))
+    width = 0.8 / len(colours)
+    beside = Beside(width / 6)
     for ax, protocol in zip(axes, protocols):
         part = table[table["protocol"] == protocol]
         groups = list(dict.fromkeys(part[group_col]))
-        x = np.arange(len(groups))
-        for i, bar in enumerate(bars):
-            rows = part[part[bar_col] == bar].set_index(group_col).reindex(groups)
-            offset = x + (i - (len(bars) - 1) / 2) * width
-            ax.bar(offset, rows["top1"], width, yerr=ci_errors(rows), capsize=3,
-                   color=colours(i), label=labels.get(bar, bar))
-            ax.scatter(offset, rows["paper_top1"], marker="D", color="black", zorder=3, s=25,
-                       label=_paper_label(table) if i == 0 and rows["paper_top1"].notna().any() else None)
-        ax.set_xticks(x, [str(g) for g in groups])
-        ax.set_xlabel(group_col.replace("_", " "))
-        ax.set_ylabel(Y_LABEL)
-        ax.set_ylim(0, 100)
-        ax.set_title(PROTOCOL_LABELS.get(protocol, protocol))
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle(title)
-    fig.tight_layout()
+        for i, (series, colour) in enumerate(colours.items()):
+            for _, row in part[part[series_col] == series].iterrows():
+                x = groups.index(row[group_col]) + (i - (len(colours) - 1) / 2) * width
+                draw_row(ax, x, row, colour, beside)
+        ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+        ax.set_xlabel(x_label)
+        ax.set_title(_panel_title(protocol))
+    _finish(fig, axes, legend_entries(table, colours), legend_title)
     return fig
 
 
-def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, best_x: float | None = None):
-    """Top-1 (mean and its 95% interval over seeds) against ``x_col``, one line per target and protocol."""
-    fig, axes = _panels(1, width=6.5)
-    ax = axes[0]
-    for (target, protocol), part in table.groupby(["target", "protocol"], sort=False):
-        part = part.sort_values(x_col)
-        x, y = part[x_col].to_numpy(float), part["top1"].to_numpy(float)
-        line = ax.errorbar(x, y, yerr=ci_errors(part), marker="o", capsize=3,
-                           label=f"{target}, {PROTOCOL_LABELS.get(protocol, protocol)}")
-        ax.fill_between(x, part["top1_ci_low"].to_numpy(float), part["top1_ci_high"].to_numpy(float),
-                        alpha=0.15, color=line[0].get_color())
-        if part["paper_top1"].notna().any():
-            ax.scatter(x, part["paper_top1"], marker="D", color="black", zorder=3, s=30,
-                       label=_paper_label(part))
-    if best_x is not None:
-        ax.axvline(best_x, color="grey", linestyle="--", linewidth=1, label=f"paper's best ratio ({best_x:g})")
-    ticks = sorted(table[x_col].unique())
-    labels = [f"{t:g}" for t in ticks]
-    if "pretrain_videos" in table:  # data size: say how many videos each fraction is
-        videos = table.groupby(x_col)["pretrain_videos"].first()
-        labels = [f"{t:g}\n({int(videos[t])} videos)" if pd.notna(videos[t]) else f"{t:g}" for t in ticks]
-    ax.set_xticks(ticks, labels)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(Y_LABEL)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
+def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, tick_labels: dict[float, str],
+                log2: bool = False, best_x: float | None = None):
+    """Top-1 against ``x_col`` (a log2 axis where ``log2``), one panel per protocol, one curve per target
+    joining its means; ``best_x`` marks the paper's best setting."""
+    protocols = list(dict.fromkeys(table["protocol"]))
+    fig, axes = _figure(len(protocols), title)
+    colours = _colours(table["target"])
+    positions = table[x_col].to_numpy(float)
+    span = np.ptp(np.log2(positions) if log2 else positions) or 1.0
+    beside = Beside(span / 60, log2)
+    extra = []
+    for ax, protocol in zip(axes, protocols):
+        for target, part in table[table["protocol"] == protocol].groupby("target", sort=False):
+            part = part.sort_values(x_col)
+            ax.plot(part[x_col].to_numpy(float), part["top1"].to_numpy(float), color=colours[target], linewidth=1.2,
+                    zorder=1, gid="curve")
+            for _, row in part.iterrows():
+                draw_row(ax, float(row[x_col]), row, colours[target], beside)
+        if best_x is not None:
+            label = f"paper's best ratio ({best_x:g})"
+            extra = [(ax.axvline(best_x, color="grey", linestyle="--", linewidth=1, label=label), label)]
+        if log2:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(list(tick_labels), list(tick_labels.values()))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel(x_label)
+        ax.set_title(_panel_title(protocol))
+    _finish(fig, axes, legend_entries(table, colours) + extra, "target")
     return fig
 
 
-def heatmap(table: pd.DataFrame, title: str):
-    """Top-1 per source (rows) x target (columns); one panel per method and protocol."""
-    panels = list(table.groupby(["method", "protocol"], sort=False))
-    fig, axes = _panels(len(panels), width=5.0, height=4.2)
-    for ax, ((method, protocol), part) in zip(axes, panels):
-        mean = part.pivot(index="source", columns="target", values="top1")
-        low = part.pivot(index="source", columns="target", values="top1_ci_low").reindex_like(mean)
-        high = part.pivot(index="source", columns="target", values="top1_ci_high").reindex_like(mean)
-        image = ax.imshow(mean.to_numpy(float), cmap="viridis", vmin=0, vmax=100)
-        for (i, j), value in np.ndenumerate(mean.to_numpy(float)):
-            if np.isnan(value):
-                continue
-            lo, hi = low.to_numpy(float)[i, j], high.to_numpy(float)[i, j]
-            text = f"{value:.1f}" if np.isnan(lo) else f"{value:.1f}\n[{lo:.1f}, {hi:.1f}]"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="white" if value < 60 else "black")
-        videos = part.drop_duplicates("source").set_index("source")["source_videos"]
-        ax.set_yticks(range(len(mean.index)),
-                      [f"{s}\n({int(videos[s])} videos)" if pd.notna(videos.get(s)) else s for s in mean.index])
-        ax.set_xticks(range(len(mean.columns)), mean.columns)
-        ax.set_xlabel("target (fine-tuned and evaluated on)")
-        ax.set_ylabel("pretraining source")
-        ax.set_title(f"{METHOD_LABELS.get(method, method)}, {PROTOCOL_LABELS.get(protocol, protocol)}")
-        fig.colorbar(image, ax=ax, label="top-1 accuracy (%), mean [95% CI] over seeds", shrink=0.8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+def _domain_source(row: pd.Series, several_methods: bool) -> str:
+    """A domain-shift row's series: its pretraining source and size (with the method where there are
+    several), or the from-scratch control."""
+    if row["method"] == "scratch" or row["source"] == "scratch":
+        return "none (scratch)"
+    method = f"{METHOD_LABELS.get(row['method'], row['method'])} on " if several_methods else ""
+    return f"{method}{row['source']} ({int(row['source_videos'])} videos)"
 
 
 def plot_study(study: str, table: pd.DataFrame):
     """The figure of a study's table (a matplotlib Figure)."""
     title = STUDIES[study].title
     if study == "data_efficiency":
-        return bar_chart(table, "target", "method", METHOD_LABELS, title)
+        table = table.assign(series=[METHOD_LABELS.get(m, m) for m in table["method"]])
+        return dot_chart(table, "target", "series", "target", "method", title)
     if study == "masking":
         table = table.assign(strategy=[f"{m} {r:g}" for m, r in zip(table["masking"], table["mask_ratio"])])
-        return bar_chart(table, "strategy", "target", {}, title)
-    if study == "mask_ratio":
-        return curve_chart(table, "mask_ratio", "mask ratio", title, best_x=PAPER_BEST_MASK_RATIO)
-    if study == "data_size":
-        return curve_chart(table, "fraction", "fraction of the target's training videos used for pretraining", title)
+        return dot_chart(table, "strategy", "target", "masking strategy and ratio", "target", title)
     if study == "domain_shift":
-        return heatmap(table, title)
+        several = table.loc[table["method"] != "scratch", "method"].nunique() > 1
+        table = table.assign(series=[_domain_source(row, several) for _, row in table.iterrows()])
+        return dot_chart(table, "target", "series", "target (fine-tuned and evaluated on)", "pretraining source",
+                         title)
+    if study == "mask_ratio":
+        ticks = {r: f"{r:g}" for r in sorted(table["mask_ratio"].unique())}
+        return curve_chart(table, "mask_ratio", "mask ratio", title, ticks, best_x=PAPER_BEST_MASK_RATIO)
+    if study == "data_size":
+        sizes = table.drop_duplicates("pretrain_videos").sort_values("pretrain_videos")
+        ticks = {v: f"{int(v)}\n({f:g})" for v, f in zip(sizes["pretrain_videos"], sizes["fraction"])}
+        return curve_chart(table, "pretrain_videos", "pretraining videos, log2 scale (fraction of the training set)",
+                           title, ticks, log2=True)
     raise ValueError(f"study {study!r}: expected one of {list(STUDY_NAMES)}")
 
 
@@ -182,8 +256,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def check_columns(table: pd.DataFrame, study: str, path: str | Path) -> None:
+    """``PlotTableError`` naming the file and the columns a ``study`` figure needs that ``table`` lacks."""
+    missing = [c for c in (*STUDIES[study].columns, *PLOT_COLUMNS) if c not in table]
+    if missing:
+        raise PlotTableError(f"{path}: no column(s) {missing} for the {study} figure; expected a table written by "
+                             "`vmae table` (rebuild it)")
+
+
 def main(args: argparse.Namespace) -> int:
     table = read_table(args.table)
+    check_columns(table, args.study, args.table)
     fig = plot_study(args.study, table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 # Tables (CSV + Markdown, the paper's numbers beside ours, paired comparisons, the paper's claims
-# with verdicts), figures and training curves, built only from the files of each study's runs.
+# with verdicts), figures and training curves, built only from the files of each study's runs. A
+# study's figure is drawn by the job that writes its table, so every table comes with its figure.
 # Report categories are numbered: the HTML report lists them sorted by name, so the numbers set the
 # reading order (claims first, then the training curves); workflow/report/workflow.rst describes them.
 
@@ -33,6 +34,11 @@ rule table:
             category="3. Tables",
             subcategory="{study}",
         ),
+        figure=report(
+            "results/figures/{study}.png",
+            caption="../report/figure.rst",
+            category="4. Figures",
+        ),
     log:
         "results/logs/table/{study}.log",
     conda:
@@ -45,6 +51,7 @@ rule table:
     shell:
         "vmae table {wildcards.study:q} {input.metrics:q} --paper {input.paper:q}"
         " --datasets {params.specs:q} --out {output.csv:q} > {log:q} 2>&1"
+        " && vmae plot {wildcards.study:q} --table {output.csv:q} --out {output.figure:q} >> {log:q} 2>&1"
 
 
 rule claims:
@@ -70,26 +77,6 @@ rule claims:
         **job_resources("light"),
     shell:
         "vmae claims {input:q} --out {output.csv:q} > {log:q} 2>&1"
-
-
-rule plot:
-    input:
-        table="results/table_{study}.csv",
-    output:
-        report(
-            "results/figures/{study}.png",
-            caption="../report/figure.rst",
-            category="4. Figures",
-        ),
-    log:
-        "results/logs/plot/{study}.log",
-    conda:
-        CONDA_ENV
-    threads: job_threads("light")
-    resources:
-        **job_resources("light"),
-    shell:
-        "vmae plot {wildcards.study:q} --table {input.table:q} --out {output:q} > {log:q} 2>&1"
 
 
 # The log.jsonl beside each metrics.json is read, not declared: it is written by the same job, and
