@@ -215,13 +215,13 @@ def ddp_main(out: Path) -> None:
 
 def test_moco_updates_its_momentum_encoder_once_an_optimiser_step():
     cfg = PretrainConfig(model=MODEL, method="mocov3")
-    cfg.moco.hidden_dim, cfg.moco.proj_dim = 64, 32
+    cfg.moco.hidden_dim, cfg.moco.proj_dim, cfg.moco.momentum = 64, 32, 0.9
     torch.manual_seed(0)
     model = build_moco(cfg)
     with torch.no_grad():  # base and momentum encoders apart, so an update shows
         for p in model._base_params():
             p.add_(0.1)
-    step = moco_step(model, DistEnv(), cfg.data, total_steps=10, base_momentum=0.9)
+    step = moco_step(model, DistEnv(), cfg, total_steps=10)
     batch = (torch.randn(4, 2, 3, MODEL.num_frames, MODEL.img_size, MODEL.img_size), torch.zeros(4), torch.zeros(4))
     before = [p.clone() for p in model._momentum_params()]
     assert step(batch, 3, Micro(1, 2)).clips == 8  # not the step's first micro-step: no update

@@ -128,18 +128,37 @@ class OptimConfig:
 
 @dataclass
 class MocoConfig:
-    """MoCo v3 heads and loss."""
+    """MoCo v3 heads and loss, and its views' appearance augmentations (vmae.data.color_augment;
+    the defaults are MoCo v3's ViT recipe, after BYOL: asymmetric blur and solarisation)."""
 
     proj_dim: int = 256  # output of projection / prediction MLPs
     hidden_dim: int = 1024  # hidden width of both MLPs
     temperature: float = 0.2
     momentum: float = 0.99  # start of the cosine momentum schedule (-> 1)
+    augment: bool = True  # colour jitter, grayscale, blur, solarisation of the two views
+    jitter_p: float = 0.8  # probability of colour jitter, each view
+    brightness: float = 0.4  # jitter strengths (torchvision ColorJitter's)
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1  # turns of the hue circle
+    grayscale_p: float = 0.2
+    blur_p: tuple[float, float] = (1.0, 0.1)  # Gaussian blur probability of view 1, view 2
+    blur_sigma: tuple[float, float] = (0.1, 2.0)  # blur sigma range, pixels at the clip's size (224 px)
+    solarize_p: tuple[float, float] = (0.0, 0.2)  # solarisation probability of view 1, view 2
 
     def validate(self) -> None:
         _check(self.proj_dim >= 1, "moco.proj_dim", self.proj_dim, ">= 1")
         _check(self.hidden_dim >= 1, "moco.hidden_dim", self.hidden_dim, ">= 1")
         _check(self.temperature > 0, "moco.temperature", self.temperature, "> 0")
         _check(0 <= self.momentum <= 1, "moco.momentum", self.momentum, "in [0, 1]")
+        for key in ("jitter_p", "grayscale_p", "brightness", "contrast", "saturation"):
+            _check(0 <= getattr(self, key) <= 1, f"moco.{key}", getattr(self, key), "in [0, 1]")
+        _check(0 <= self.hue <= 0.5, "moco.hue", self.hue, "in [0, 0.5]")
+        for key in ("blur_p", "solarize_p"):
+            _check(all(0 <= p <= 1 for p in getattr(self, key)), f"moco.{key}", getattr(self, key),
+                   "two probabilities in [0, 1]")
+        _check(0 < self.blur_sigma[0] <= self.blur_sigma[1], "moco.blur_sigma", self.blur_sigma,
+               "two sigmas (pixels), 0 < low <= high")
 
 
 # --------------------------------------------------------------------------- commands

@@ -13,7 +13,8 @@ the skill 1 - loss / trivial, vmae.train.pretext).
 Labels are ignored. VideoMAE: ``data.repeated_sampling`` clips a decoded video, all in the batch, so
 one step sees ``optim.batch_size * repeated_sampling`` clips (the lr-scaling batch); masks come from a
 CPU generator seeded by (seed, step, rank), and their token indices reach the GPU in one asynchronous
-copy from pinned memory (``mask_indices``). MoCo v3: the two views are two clips of one visit.
+copy from pinned memory (``mask_indices``). MoCo v3: the two views are two clips of one visit, each
+with its own crop and MoCo v3's colour jitter, grayscale, blur and solarisation (``moco_views``).
 
 With gradient accumulation (``optim.micro_batch_size``) a VideoMAE micro-step takes its rows of the
 masks its optimiser step would draw at once, so an accumulated step sees the same clips and the same
@@ -31,8 +32,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vmae.config import DataConfig, PretrainConfig, to_dict
+from vmae.config import PretrainConfig, to_dict
 from vmae.data import loaders
+from vmae.data.color_augment import ViewAugment
 from vmae.data.transforms import normalize, to_device_normalized
 from vmae.models import build_moco, build_videomae
 from vmae.models.mae import VideoMAE
@@ -110,16 +112,32 @@ def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple
     return step
 
 
-def moco_step(net: torch.nn.Module, env: DistEnv, data_cfg: DataConfig, total_steps: int, base_momentum: float
-              ) -> StepFn:
-    """Batch ``(clips (B, 2, C, T, H, W), labels, bad)`` -> symmetric InfoNCE of the two views; the
-    momentum encoder follows ``cosine_momentum(step, total_steps)`` (optimiser steps), updated at an
-    optimiser step's first micro-step only (momentum 1 = unchanged on the others)."""
+def moco_views(clips: torch.Tensor, cfg: PretrainConfig, env: DistEnv, step_index: int, micro: Micro
+               ) -> torch.Tensor:
+    """A loader batch (B, 2, C, T, H, W) -> the two views normalised on the device, each with MoCo
+    v3's appearance augmentations (``moco.augment``) drawn from a generator seeded by (seed, step,
+    rank, micro-step): a resumed run draws the same."""
+    mean, std = cfg.data.mean, cfg.data.std
+    views = to_device_normalized(clips, env.device, mean, std)
+    if not cfg.moco.augment:
+        return views
+    shape = (1, 3, 1, 1, 1)
+    mean_t, std_t = (torch.tensor(v, device=views.device).view(shape) for v in (mean, std))
+    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index * micro.count + micro.index, env.rank))
+    augment = ViewAugment(cfg.moco)
+    pixels = [augment(views[:, v] * std_t + mean_t, v, generator) for v in (0, 1)]  # [0, 1]
+    return torch.stack([(p - mean_t) / std_t for p in pixels], dim=1)
+
+
+def moco_step(net: torch.nn.Module, env: DistEnv, cfg: PretrainConfig, total_steps: int) -> StepFn:
+    """Batch ``(clips (B, 2, C, T, H, W), labels, bad)`` -> symmetric InfoNCE of the two views
+    (``moco_views``); the momentum encoder follows ``cosine_momentum(step, total_steps)`` (optimiser
+    steps), updated at an optimiser step's first micro-step only (momentum 1 = unchanged on the others)."""
 
     def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
         clips, _, bad = batch
-        views = to_device_normalized(clips, env.device, data_cfg.mean, data_cfg.std)
-        momentum = cosine_momentum(step_index, total_steps, base_momentum) if micro.index == 0 else 1.0
+        views = moco_views(clips, cfg, env, step_index, micro)
+        momentum = cosine_momentum(step_index, total_steps, cfg.moco.momentum) if micro.index == 0 else 1.0
         loss = net(views[:, 0], views[:, 1], momentum)
         return StepOutput(loss, clips=2 * views.shape[0], bad=bad.sum())
 
@@ -148,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         steps_per_epoch = len(make_loader(0)) // accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size,
                                                                     env)
-        step = moco_step(net, env, cfg.data, cfg.optim.epochs * steps_per_epoch, cfg.moco.momentum)
+        step = moco_step(net, env, cfg, cfg.optim.epochs * steps_per_epoch)
         clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
     result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
