@@ -88,8 +88,8 @@ def test_writer_errors_name_the_file(tmp_path, frames, name, codec, expected):
 
 def small_spec(seed: int = 0, style: str = "clean", **generator) -> DatasetSpec:
     spec = load_spec(f"synthetic-{style}")
-    params = {**spec.source["generator"], "train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "frames": 8,
-              "seed": seed, **generator}
+    params = {**spec.source["generator"], "train_per_class": 3, "val_per_class": 2, "test_per_class": 2,
+              "unlabelled_per_class": 1, "frames": 8, "seed": seed, **generator}
     return dataclasses.replace(spec, source={"kind": "synthetic", "generator": params})
 
 
@@ -113,9 +113,11 @@ def test_prepare_layout_balance_and_dataset_json(tmp_path, capsys):
         name="synthetic-clean", domain="clean", num_classes=10, sampling_mode="dense",
         frame_stride=2, flip_allowed=True, flip_label_map=[1, 0, 2, 3, 5, 4, 6, 7, 8, 9])
     assert not (tmp_path / "missing.txt").exists()
-    assert decode(Path(val[0][0])).shape == (8, 32, 32, 3)
+    assert decode(Path(val[0][0])).shape == (8, 28, 28, 3)
+    unlabelled = read_manifest(tmp_path / "unlabelled.csv")  # the pretraining pool beyond the training set
+    assert len(unlabelled) == 10 and not {p for p, _ in unlabelled} & {p for p, _ in train + val + test}
     table = capsys.readouterr().out
-    assert "move_right       3       2       2" in table and "total           30      20      20" in table
+    assert "move_right       3       2       2       1" in table and "total           30      20      20      10" in table
 
 
 @pytest.mark.parametrize("backend", ["pyav"] + (["decord"] if decord_available() else []))
@@ -136,7 +138,7 @@ def test_prepare_twice_identical_bytes_any_worker_count(tmp_path, monkeypatch):
     monkeypatch.setattr(prepare_module, "POOL_THRESHOLD", 0)
     prepare_dataset(small_spec(style="clutter"), tmp_path / "b", workers=2)
     first, second = folder_bytes(tmp_path / "a"), folder_bytes(tmp_path / "b")
-    assert len(first) == 5 + 70 and first == second
+    assert len(first) == 6 + 80 and first == second  # 6 lists and dataset.json, 80 videos
     prepare_dataset(small_spec(seed=5, style="clutter"), tmp_path / "c", workers=1)
     other = folder_bytes(tmp_path / "c")
     videos = [name for name in first if name.endswith(".avi")]
@@ -206,7 +208,7 @@ def test_reprepare_removes_stale_generated_videos_and_nothing_of_the_users(tmp_p
     (tmp_path / "videos" / "train" / "mine.avi").write_bytes(b"mine too")
     prepare_dataset(small_spec(train_per_class=2), tmp_path)
     videos = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "videos").rglob("*.avi")}
-    assert len(videos) == 10 * (2 + 2 + 2) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
+    assert len(videos) == 10 * (2 + 2 + 2 + 1) + 1 and "videos/train/move_right/move_right_0002.avi" not in videos
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert (tmp_path / "videos" / "train" / "mine.avi").read_bytes() == b"mine too"
     assert DatasetInfo.load(tmp_path).allowed_roots() == [str(tmp_path)]  # synthetic: the folder only

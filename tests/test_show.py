@@ -35,7 +35,7 @@ def test_unprepared_synthetic_name_is_generated_in_memory(tmp_path, monkeypatch)
     monkeypatch.setattr(show, "PREPARED_ROOT", tmp_path)
     classes, samples = show.sample_videos("synthetic-clean", per_class=2, frames=5)
     assert classes == CLASS_NAMES and [label for label, _ in samples] == [c for c in range(10) for _ in range(2)]
-    expected = make_video(GeneratorParams(style="clean", seed=0), "val", 0, 1)[[0, 8, 16, 23, 31]]
+    expected = make_video(GeneratorParams(style="clean", seed=0, size=28), "val", 0, 1)[[0, 8, 16, 23, 31]]
     assert np.array_equal(samples[1][1], expected)
 
 

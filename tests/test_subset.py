@@ -43,10 +43,31 @@ def test_a_class_choice_does_not_depend_on_other_classes():
         row for row in stratified_subset(ROWS, 0.25, seed=4) if row[1] == 0]
 
 
-@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+@pytest.mark.parametrize("fraction", [0.0, -0.5])
 def test_bad_fraction(fraction):
-    with pytest.raises(ValueError, match=f"fraction={fraction}: expected a value in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match=f"fraction={fraction}: expected a value > 0"):
         stratified_subset(ROWS, fraction, seed=0)
+
+
+POOL = [(f"/pool/{label}_{i}.avi", label) for i in range(120) for label in (0, 1, 2)]
+
+
+def test_above_one_the_whole_training_set_and_nested_pool_videos_per_class():
+    sets = {f: stratified_subset(ROWS, f, seed=5, pool=POOL) for f in (1.5, 2.0, 4.0)}
+    for f, rows in sets.items():
+        assert rows[:len(ROWS)] == ROWS  # the training set first, whole
+        extra = Counter(label for path, label in rows[len(ROWS):])
+        assert extra == {0: round((f - 1) * 40), 1: round((f - 1) * 10), 2: round((f - 1) * 3)}
+        assert all(path.startswith("/pool/") for path, _ in rows[len(ROWS):])
+    assert set(stratified_subset(ROWS, 1.0, seed=5)) < set(sets[1.5]) < set(sets[2.0]) < set(sets[4.0])
+    assert set(sets[2.0]) != set(stratified_subset(ROWS, 2.0, seed=6, pool=POOL))  # the seed picks the pool videos
+
+
+def test_a_pool_too_small_or_missing_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"fraction=4.0: needs 159 pool videos \(120 of class 0\), the pool holds 30"):
+        stratified_subset(ROWS, 4.0, seed=0, pool=POOL[:30])
+    write_manifest(tmp_path / "train.csv", [(str(tmp_path / "v" / f"{i}.avi"), i % 3) for i in range(9)])
+    assert vmae(["subset", str(tmp_path / "train.csv"), "--fraction", "2.0", "--out", str(tmp_path / "x.csv")]) == 2
 
 
 def test_cli_writes_relative_manifest(tmp_path, capsys):
