@@ -213,3 +213,20 @@ def test_every_claim_declares_a_test_and_a_margin_and_every_study_has_one():
     assert all(c.margin > 0 for c in studies.CLAIMS)
     assert [c.key for c in studies.CLAIMS if c.role == studies.GATE] == ["videomae_gt_scratch"]
     assert {c.study for c in studies.CLAIMS} == set(studies.STUDY_NAMES)
+
+
+def test_vmae_power_plans_seeds_from_a_pilot(tmp_path):
+    """Seeds at each claim's margin and level from the pilot's paired SDs: the gate at 0.05 (one row),
+    the study's rows at 0.01 / 3, never fewer than the sign-flip test needs there."""
+    out = tmp_path / "results" / "table_data_efficiency.csv"
+    assert cli_main(["table", "data_efficiency", *map(str, data_efficiency(tmp_path)), "--out", str(out)]) == 0
+    plan_csv = tmp_path / "power.csv"
+    assert cli_main(["power", str(tables.companion(out, "claims")), "--out", str(plan_csv)]) == 0
+    plan = pd.read_csv(plan_csv).set_index("claim")
+    gate = plan.loc["videomae_gt_scratch"]
+    assert (gate["alpha"], gate["pilot_seeds"]) == (0.05, 10)
+    assert gate["seeds_needed"] == stats.seeds_needed(3.0, gate["pilot_sd"], 0.05) == 6  # sd 0.26: the floor
+    same = plan.loc["mocov3_gt_scratch"]  # equal arms, sd ~0.65, level 0.01 / 3: the sign-flip floor, 10
+    assert same["alpha"] == pytest.approx(0.01 / 3, abs=1e-5) and same["seeds_needed"] == 10
+    assert same["seeds_at_pilot_effect"] > 1000  # at the pilot's own 0.05 points: out of any reach
+    assert "| videomae_gt_scratch" in plan_csv.with_suffix(".md").read_text()

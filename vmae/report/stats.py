@@ -53,6 +53,7 @@ ALPHA = 0.05  # the family-wise error rate of all verdicts together (vmae.report
 CONFIDENCE = 0.95  # of every interval
 POWER = 0.80  # of the minimum detectable effect and of the seeds a claim needs
 MIN_SEEDS = 6  # fewer paired seeds never give a verdict (the sign-flip p cannot reach 0.05 below 6)
+MAX_PLANNED_SEEDS = 10_000  # seeds_needed stops counting here
 INTERVAL = "Student t"  # how the 95% *_ci_low / *_ci_high columns are computed (README, captions)
 
 SUPERIORITY, NON_INFERIORITY, EQUIVALENCE, TREND = "superiority", "non-inferiority", "equivalence", "trend"
@@ -231,6 +232,8 @@ def seeds_needed(effect: float, sd: float, alpha: float, power: float = POWER, k
         distance, sides, target = abs(effect), "two-sided", power
     if not distance > 0:
         return math.inf  # type: ignore[return-value]  # no number of seeds decides it
-    n = _quiet(TTestPower().solve_power, effect_size=distance / sd, nobs=None, alpha=alpha, power=target,
-               alternative=sides)
-    return max(fewest_seeds(alpha), math.ceil(float(np.asarray(n).item())))
+    power_at = TTestPower().power  # rises with n: the first n that reaches the target
+    n = next(n for n in range(2, MAX_PLANNED_SEEDS + 1)
+             if n == MAX_PLANNED_SEEDS or _quiet(power_at, effect_size=distance / sd, nobs=n, alpha=alpha,
+                                                 alternative=sides) >= target)
+    return max(fewest_seeds(alpha), n)
