@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table": ("vmae.report.tables", "build a study table (rows, paired comparisons, claims) from metrics.json files"),
     "claims": ("vmae.report.claims", "a verdict on each claim of the paper from the studies' claim files"),
     "power": ("vmae.report.power", "paired seeds each claim needs for 80% power, from a pilot's claim files"),
+    "cost": ("vmae.report.cost", "CPU and wall seconds by kind of job, from Snakemake's benchmark files"),
     "plot": ("vmae.report.plots", "plot a study table"),
     "curves": ("vmae.report.curves", "plot the training curves (loss, periodic top-1) of runs from their log.jsonl"),
     "bench": ("vmae.bench", "benchmark the model step or the data loader"),
