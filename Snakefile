@@ -53,6 +53,7 @@ for rules_path in dataset_rule_files():
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/rehearsal.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from fixtures.loopback import Server
-from fixtures.rar4 import write_rar
 from fixtures.specs import user_spec
 
 from vmae.data.download import ChecksumError, DownloadError, RemoteFile, download
 from vmae.data.formats import build_split
+from vmae.rehearsal.rar4 import write_rar
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -254,3 +254,53 @@ def test_https_download_redirected_to_http_fetches_nothing(server, tmp_path, mon
         httpd.shutdown()
         httpd.server_close()
     assert server.requests == [] and not (tmp_path / "a.bin").exists()
+
+
+# --------------------------------------------------------------------------- file:// (a local mirror)
+
+
+def _local(tmp_path: Path, data: bytes = PAYLOAD, **checks: object) -> RemoteFile:
+    source = tmp_path / "mirror" / "a.bin"
+    source.parent.mkdir(exist_ok=True)
+    source.write_bytes(data)
+    return RemoteFile(source.as_uri(), "a.bin", **checks)
+
+
+def test_file_url_is_copied_verified_and_not_copied_again(tmp_path):
+    remote = _local(tmp_path, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    raw = tmp_path / "raw"
+    path = download(remote, raw, wait_s=0)
+    assert path.read_bytes() == PAYLOAD and sorted(p.name for p in raw.iterdir()) == [".a.bin.verified", "a.bin"]
+    (tmp_path / "mirror" / "a.bin").unlink()  # a verified file is never fetched again
+    assert download(remote, raw, wait_s=0) == path
+
+
+def test_file_url_replaces_a_partial_file_whole_instead_of_resuming_it(tmp_path):
+    """No Range for files: a .part left by a killed copy (here: other bytes, as long as the whole
+    file) is copied over, not appended to, and the checksum decides."""
+    remote = _local(tmp_path, md5=hashlib.md5(PAYLOAD).hexdigest())
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.bin.part").write_bytes(b"x" * 100)
+    assert download(remote, raw, wait_s=0).read_bytes() == PAYLOAD
+    (raw / "a.bin").unlink()
+    (raw / "a.bin.part").write_bytes(b"y" * len(PAYLOAD))
+    assert download(remote, raw, wait_s=0).read_bytes() == PAYLOAD
+
+
+def test_file_url_with_a_wrong_checksum_is_set_aside(tmp_path):
+    remote = _local(tmp_path, sha256="0" * 64)
+    with pytest.raises(ChecksumError, match=r"file://.*a.bin: sha256 \w+, expected 0{64}"):
+        download(remote, tmp_path / "raw", wait_s=0)
+    assert not (tmp_path / "raw" / "a.bin").exists()
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("file:///nonexistent/vmae/a.bin", r"^file:///nonexistent/vmae/a.bin: no such file /nonexistent/vmae/a.bin: "
+                                       r"expected the mirror's file there"),
+    ("file://elsewhere/srv/a.bin", r"^file://elsewhere/srv/a.bin: a file on host 'elsewhere': expected file:///"),
+])
+def test_file_url_that_cannot_be_read_fails_at_once_in_one_line(tmp_path, url, message):
+    with pytest.raises(DownloadError, match=message) as err:
+        download(RemoteFile(url, "a.bin", md5="0" * 32), tmp_path, retries=3, wait_s=30)  # no retry: no 30 s wait
+    assert "\n" not in str(err.value)

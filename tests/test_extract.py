@@ -12,10 +12,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fixtures.rar4 import write_rar
 
 from vmae.data import extract
 from vmae.data.extract import MARKER, ExtractError, archive_members, extract_archive
+from vmae.rehearsal.rar4 import write_rar
 
 MEMBERS = {"UCF-101/Archery/v_Archery_g01_c01.avi": b"a" * 300, "UCF-101/Hand (1)!/x;&[y].avi": b"b" * 70}
 

@@ -1,9 +1,11 @@
 """The paper's path, executed (issue 15): workflow/config/rehearsal.yaml (paper.yaml's datasets,
-studies and rules; a tiny model, one epoch) from an empty results/ to every table, against a
-loopback mirror of the UCF101 / HMDB51 archives (tests/fixtures/mirror.py) and SSv2 / K400 files
-placed under results/raw/. Then: a rerun does nothing; a run killed mid-download and mid-training
-resumes (no verified archive fetched again, no epoch lost); an already-extracted copy below --raw
-is used as it is, with no network. Fast tests: the config's `extends` and `datasets.sources`.
+studies and rules; a tiny model, one epoch) from an empty results/ to every table, against the
+package's mirror of the UCF101 / HMDB51 archives (vmae.rehearsal, `vmae mirror`) served on a
+loopback HTTP server, and its SSv2 / K400 files placed under results/raw/. Then: a rerun does
+nothing; a run killed mid-download and mid-training resumes (no verified archive fetched again, no
+epoch lost); an already-extracted copy below --raw is used as it is, with no network. Fast tests:
+the config's `extends` and `datasets.sources`, and its plan (the workflow's own mirror job first).
+The README's command as written, with the mirror's file:// URLs, runs in CI (.ci/readme_commands.sh).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from fixtures import mirror
 from fixtures.loopback import Server
 
 from vmae.data.registry import DatasetSpecError, load_spec, override_source
+from vmae.rehearsal import archives, placed
+from vmae.rehearsal.mirror import build_mirror
 from vmae.report import studies
 from vmae.train.checkpoint import load_checkpoint
 
@@ -34,6 +37,7 @@ CONFIGS = REPO / "workflow" / "config"
 REHEARSAL = CONFIGS / "rehearsal.yaml"
 TIMEOUT = 1800  # s for the whole DAG (a few minutes alone; the test machine may be shared)
 ARCHIVES = ["UCF101.rar", "UCF101TrainTestSplits-RecognitionTask.zip", "hmdb51_org.rar", "test_train_splits.rar"]
+MIRROR_JOBS = {"mirror": 1}  # the rehearsal's own job: vmae mirror (workflow/rules/rehearsal.smk)
 UCF_PRETRAIN = "results/pretrain/videomae_ucf101_f1.0_tube0.75_s0"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Snakemake shell rules need a POSIX shell")
@@ -61,25 +65,32 @@ def job_counts(output: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- the config
 
 
+def paper_plan(work: Path) -> str:
+    """The dry run (-n -p) of paper.yaml's whole DAG in ``work``."""
+    result = snakemake(work, "-n", "-p", "--cores", "2", "--configfile", str(CONFIGS / "paper.yaml"), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
 def test_rehearsal_extends_paper_yaml_and_plans_the_same_jobs(tmp_path):
     """rehearsal.yaml holds only what differs; its DAG is paper.yaml's job for job, with the tiny
-    model, one epoch, the paper's recipe files and the mirror's sources file."""
+    model, one epoch, the paper's recipe files and the mirror's sources file, plus the job that
+    builds that mirror from an empty checkout, which every real dataset's preparation waits for."""
     assert yaml.safe_load(REHEARSAL.read_text())["extends"] == "workflow/config/paper.yaml"
-    (tmp_path / "mirror").mkdir()
-    (tmp_path / "mirror" / "sources.yaml").write_text("{}\n")
-    plans = {}
-    for name in ("paper", "rehearsal"):
-        result = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", str(CONFIGS / f"{name}.yaml"),
-                           timeout=300)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        plans[name] = result.stdout + result.stderr
-    assert job_counts(plans["rehearsal"]) == job_counts(plans["paper"])
+    plans = {"paper": paper_plan(tmp_path)}
+    result = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", str(REHEARSAL), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plans["rehearsal"] = result.stdout + result.stderr
+    assert job_counts(plans["rehearsal"]) == {**MIRROR_JOBS, **job_counts(plans["paper"])}
     assert job_counts(plans["rehearsal"])["prepare"] == 4
+    assert "vmae mirror --out results/mirror --raw results/raw > results/logs/mirror.log" in plans["rehearsal"]
+    assert re.search(r"^rule mirror:\n(?:    .*\n)*?    reason: Missing output files: .*results/mirror/sources\.yaml",
+                     plans["rehearsal"], re.MULTILINE)
     pretrain = _videomae_pretrain_line(plans["rehearsal"], "ucf101")  # whatever order Snakemake lists jobs in
     assert "--epochs 1 " in pretrain and "videomae_paper.yaml" in pretrain and "model.size=vit_micro" in pretrain
     assert "--epochs 3200" in _videomae_pretrain_line(plans["paper"], "ucf101")
     prepare = re.search(r"vmae prepare \S+/ucf101\.yaml .*$", plans["rehearsal"], re.MULTILINE)[0]
-    assert "--raw results/raw/ucf101 --sources mirror/sources.yaml " in prepare
+    assert "--raw results/raw/ucf101 --sources results/mirror/sources.yaml " in prepare
     assert "--sources" not in plans["paper"]
 
 
@@ -126,15 +137,13 @@ def test_sources_file_that_is_not_a_mapping_is_refused(tmp_path):
 # --------------------------------------------------------------------------- the mirror
 
 
-def start_mirror(work: Path, scratch: Path, rate: float | None = None) -> Server:
-    """Build the archives, serve them on 127.0.0.1, write work/mirror/sources.yaml, and place SSv2
-    and K400 under work/results/raw/ as a user would."""
-    archives = mirror.build_archives(scratch / "files", scratch / "encode")
+def start_mirror(work: Path, rate: float | None = None) -> Server:
+    """Everything the workflow's mirror job writes (archives, sources file, SSv2 / K400 under
+    work/results/raw/), with the sources file's URLs on a loopback server that serves the archives
+    (so the workflow finds its mirror built and does not run that job)."""
     server = Server(rate=rate)
-    server.files = {f"/{name}": path.read_bytes() for name, path in archives.items()}
-    mirror.write_sources(work / "mirror" / "sources.yaml", archives, server.url)
-    for name, place in mirror.PLACE.items():
-        place(work / "results" / "raw" / name, scratch / "encode")
+    built = build_mirror(work / "results" / "mirror", work / "results" / "raw", base_url=server.url)
+    server.files = {f"/{name}": path.read_bytes() for name, path in built["archives"].items()}
     return server
 
 
@@ -147,7 +156,8 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory, rar_reader: str) -> dict
     """The whole rehearsal DAG from an empty results/, then the same command again."""
     tmp = tmp_path_factory.mktemp("rehearsal")
     work = tmp / "work"
-    server = start_mirror(work, tmp)
+    paper = job_counts(paper_plan(tmp / "plan"))
+    server = start_mirror(work)
     try:
         start = time.perf_counter()
         first = snakemake(work, "--cores", "2", "--configfile", str(REHEARSAL))
@@ -157,7 +167,7 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory, rar_reader: str) -> dict
         again = snakemake(work, "--cores", "2", "--configfile", str(REHEARSAL))
         print(f"rehearsal: {seconds:.0f} s, {job_counts(first.stdout + first.stderr)}")
         return {"work": work, "first": first.stdout + first.stderr, "again": again, "seconds": seconds,
-                "requests": requests, "requests_after_rerun": fetched(server)}
+                "requests": requests, "requests_after_rerun": fetched(server), "paper": paper}
     finally:
         server.close()
 
@@ -168,7 +178,7 @@ def test_rehearsal_runs_the_paper_dag_from_download_to_claims(rehearsal):
     results = work / "results"
     counts = job_counts(rehearsal["first"])
     assert counts["prepare"] == 4 and counts["table"] == 5 and counts["claims"] == 1
-    assert sum(counts.values()) == 92  # paper.yaml's DAG, every job
+    assert counts == rehearsal["paper"]  # paper.yaml's DAG, every job (the mirror was built: no mirror job)
     # each archive fetched once, whole; verified and unpacked where the paper's run puts it
     assert rehearsal["requests"] == Counter(dict.fromkeys(ARCHIVES, 1))
     raw = results / "raw"
@@ -223,7 +233,7 @@ def test_killed_mid_download_and_mid_training_resumes(tmp_path, rar_reader):
     with a Range request (the verified split zip is not fetched again). A 3-epoch pretraining is
     killed after its first epoch; the rerun resumes from resume.pt."""
     work = tmp_path / "work"
-    server = start_mirror(work, tmp_path, rate=100_000)
+    server = start_mirror(work, rate=100_000)
     config = yaml.safe_load(REHEARSAL.read_text())
     config["recipes"]["videomae"]["by_dataset"]["ucf101"]["epochs"] = 3
     (tmp_path / "longer.yaml").write_text(yaml.safe_dump(config))
@@ -263,7 +273,7 @@ def test_an_extracted_copy_is_prepared_without_any_download(tmp_path, dataset):
     """`vmae prepare` on a lab's unpacked copy (no archives), with the sources pointing at a server
     that records every request: nothing is requested, the manifests equal the mirror's."""
     raw = tmp_path / "raw"
-    mirror.extracted_copy(dataset, raw, tmp_path / "encode")
+    placed.write_tree(raw, archives.extracted_copy(dataset, tmp_path / "encode"))
     server = Server()
     try:
         entries = {"kind": "download", "files": [

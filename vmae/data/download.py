@@ -1,4 +1,4 @@
-"""Verified, resumable HTTP(S) downloads (stdlib urllib only).
+"""Verified, resumable HTTP(S) downloads (stdlib urllib only), and copies of ``file://`` URLs.
 
 ``download(RemoteFile(url, filename, size, sha256, md5), raw_dir)`` fetches into
 ``<raw_dir>/<filename>.part``, resuming with an HTTP ``Range`` request where a partial file exists
@@ -14,6 +14,12 @@ What a dataset file may ask for is limited: ``filename`` is one plain name that 
 folder (no ``/``, no ``..``, no leading ``.``; checked here as well as by the schema), a checksum
 (sha256 or md5) is required unless the entry says ``insecure: true``, and a redirect from https to
 plain http is refused.
+
+A ``file://`` URL (a local mirror's archive, as the rehearsal's ``results/mirror/sources.yaml``
+names) is copied into the ``.part`` file whole, never resumed (there is no Range for a file: a
+partial or complete ``.part`` left by a killed run is copied over), and checked like a download.
+Which local files a source may name is decided where the source is read: a dataset file may name
+none, a ``datasets.sources`` file only files in its own folder (``vmae.data.registry``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import sys
 import time
 import urllib.error
@@ -159,8 +166,36 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def local_path(url: str) -> Path:
+    """The path of a ``file://`` URL (``file:///a/b`` or ``file://localhost/a/b``); a
+    ``DownloadError`` for a file on another host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise DownloadError(f"{url}: a file on host {parts.netloc!r}: expected file:///<absolute path>")
+    return Path(urllib.request.url2pathname(parts.path))
+
+
+def _copy(url: str, part: Path) -> None:
+    """Copy the local file of a ``file://`` URL over ``part`` (whole: no resume for files)."""
+    source = local_path(url)
+    try:
+        with open(source, "rb") as src, open(part, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK)
+    except IsADirectoryError:
+        raise DownloadError(f"{url}: {source} is a folder: expected a file") from None
+    except FileNotFoundError:
+        raise DownloadError(f"{url}: no such file {source}: expected the mirror's file there "
+                            "(rebuild the mirror, or fix the URL)") from None
+    except PermissionError as err:
+        raise DownloadError(f"{url}: {source} cannot be read ({err.strerror})") from None
+
+
 def _fetch(url: str, part: Path, timeout: float) -> None:
-    """Append the rest of ``url`` to ``part`` (a Range request from its current size)."""
+    """Append the rest of ``url`` to ``part`` (a Range request from its current size); a ``file://``
+    URL is copied whole."""
+    if urllib.parse.urlsplit(url).scheme == "file":
+        _copy(url, part)
+        return
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "vmae-download"}
     if have:

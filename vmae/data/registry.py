@@ -5,6 +5,12 @@
 works too. ``<datasets>`` is the ``datasets/`` folder at the repository root, or ``$VMAE_DATASETS``,
 or the ``root`` argument. A bad file raises ``DatasetSpecError`` naming the file, the field and what
 was expected.
+
+Local files: a dataset file (which may come from the internet) names its downloads by ``http(s)://``
+URLs only; a ``file://`` URL, which would copy any file the user can read into the raw folder, is
+refused. A ``datasets.sources`` file (``override_source``: a local mirror, such as the rehearsal's
+``results/mirror/sources.yaml`` written by `vmae mirror`) may name ``file://`` URLs of files in its
+own folder, and no others.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import copy
 import dataclasses
 import functools
 import os
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +115,12 @@ def spec_from_dict(data: Any, path: Path) -> DatasetSpec:
                                f"{path.stem!r}")
     if data["source"]["kind"] == "synthetic":
         _check_synthetic(data, path)
+    local = _file_urls(data["source"])
+    if local:
+        i, url = local[0]
+        raise DatasetSpecError(f"{path}: source.files.{i}.url: {url!r}: expected an https:// or http:// URL; a "
+                               "dataset file may not name local files (a local mirror's file:// URLs go in a "
+                               "`datasets.sources` file, `vmae prepare --sources`)")
     return DatasetSpec(
         name=data["name"],
         domain=data["domain"],
@@ -148,7 +162,26 @@ def override_source(spec: DatasetSpec, sources: str | Path | None) -> DatasetSpe
         where = _describe(_most_specific(errors)).replace("(top level)", "", 1).lstrip(".")
         raise DatasetSpecError(f"{path}: {spec.name}: source{'.' if where[:1] not in (':', '') else ''}{where}")
     _fill_defaults(source, schema)
+    _check_local_files(source, path, spec.name)
     return dataclasses.replace(spec, source=source)
+
+
+def _file_urls(source: dict[str, Any]) -> list[tuple[int, str]]:
+    """(index, url) of the ``file://`` URLs among a download source's ``files``."""
+    return [(i, entry["url"]) for i, entry in enumerate(source.get("files", []))
+            if urllib.parse.urlsplit(entry["url"]).scheme.lower() == "file"]
+
+
+def _check_local_files(source: dict[str, Any], path: Path, name: str) -> None:
+    """Every ``file://`` URL of a sources file at ``path`` must name a file in ``path``'s own folder
+    (or below it), on this host, after symbolic links are resolved."""
+    folder = os.path.realpath(path.parent)
+    for i, url in _file_urls(source):
+        parts = urllib.parse.urlsplit(url)
+        local = os.path.realpath(urllib.request.url2pathname(parts.path))
+        if parts.netloc not in ("", "localhost") or not local.startswith(folder.rstrip(os.sep) + os.sep):
+            raise DatasetSpecError(f"{path}: {name}: source.files.{i}.url: {url!r}: expected a file:// URL of a "
+                                   f"file in {folder} (the sources file's own folder), or an http(s):// URL")
 
 
 def flip_label_indices(label_map: dict[str, str], classes: list[str], source: str) -> list[int]:
