@@ -193,7 +193,7 @@ def test_bad_config_value_names_the_key(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", str(path))
     assert result.returncode != 0
     out = result.stdout + result.stderr
-    assert "1.5" in out and "'ratios'" in out
+    assert "1.5" in out and "config.yaml: studies.mask_ratio.ratios" in out
 
 
 @pytest.mark.slow

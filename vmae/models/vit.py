@@ -42,6 +42,7 @@ class EncoderConfig:
 
 # name -> encoder width, depth, heads (paper sizes plus small ones for CPU runs)
 MODEL_SIZES: dict[str, dict[str, int]] = {
+    "vit_nano": dict(embed_dim=96, depth=3, num_heads=4),
     "vit_micro": dict(embed_dim=128, depth=4, num_heads=4),
     "vit_tiny": dict(embed_dim=192, depth=12, num_heads=3),
     "vit_small": dict(embed_dim=384, depth=12, num_heads=6),

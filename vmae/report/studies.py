@@ -62,7 +62,12 @@ def _domain_shift(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation
     for pair in s["pairs"]:
         for method in s["methods"]:
             for seed in seeds:
-                yield pair["target"], seed, pretrain_run(method, pair["source"], seed, 1.0, s["masking"], s["mask_ratio"])
+                yield pair["target"], seed, pretrain_run(method, pair["source"], seed, pair.get("fraction", 1.0),
+                                                         s["masking"], s["mask_ratio"])
+    if s.get("scratch_control", True):  # the positive control: in-domain pretraining > scratch
+        for target in dict.fromkeys(pair["target"] for pair in s["pairs"]):
+            for seed in seeds:
+                yield target, seed, None
 
 
 def _data_size(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:

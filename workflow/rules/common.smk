@@ -21,7 +21,7 @@ wildcard_constraints:
     run=runs.PRETRAIN_WILDCARD,
     init=runs.INIT_WILDCARD,
     study="|".join(STUDIES),
-    fraction=r"0\.[0-9]+",
+    fraction=r"[0-9]+\.[0-9]+",
     seed=r"[0-9]+",
 
 
@@ -52,6 +52,20 @@ def train_manifest(dataset, fraction, seed):
     return (
         f"results/data/{dataset}/train_frac{runs.format_number(fraction)}_s{seed}.csv"
     )
+
+
+def subset_input(wildcards):
+    """The training manifest a subset is drawn from, and the unlabelled pool above fraction 1."""
+    folder = data_dir(wildcards.dataset)
+    files = {"train": f"{folder}/train.csv"}
+    if float(wildcards.fraction) > 1:
+        files["pool"] = f"{folder}/unlabelled.csv"
+    return files
+
+
+def pool_arg(wildcards, input):
+    """` --pool <unlabelled.csv>` (shell-quoted) above fraction 1, or nothing."""
+    return f" --pool {shlex.quote(input.pool)}" if "pool" in input.keys() else ""
 
 
 def dataset_rule_files():
@@ -151,11 +165,16 @@ def all_pretrain_runs():
 
 
 def reconstruction_pictures():
-    """One reconstruction picture per VideoMAE pretraining run."""
+    """One reconstruction picture per VideoMAE setting (source, set size, masking), of its first seed."""
+    first = {}
+    for run in sorted(all_pretrain_runs(), key=lambda r: r.seed):
+        if run.method == "videomae":
+            first.setdefault(
+                (run.source, run.fraction, run.masking, run.mask_ratio), run
+            )
     return [
         f"results/figures/reconstruct/{r.name}.png"
-        for r in all_pretrain_runs()
-        if r.method == "videomae"
+        for r in sorted(first.values(), key=lambda r: r.name)
     ]
 
 
@@ -235,6 +254,24 @@ def frame_cache_input(dataset):
     return {}
 
 
+def cache_manifests(wildcards):
+    """The splits a synthetic dataset has beyond train and val (test, the unlabelled pool), cached
+    too: its evaluations and larger pretraining sets read them."""
+    if wildcards.dataset not in synthetic_datasets():
+        return {}
+    folder = data_dir(wildcards.dataset)
+    return {"test": f"{folder}/test.csv", "unlabelled": f"{folder}/unlabelled.csv"}
+
+
+def manifest_args(wildcards, input):
+    """` --manifest <csv>` (shell-quoted) for each extra split of ``cache_manifests``."""
+    return "".join(
+        f" --manifest {shlex.quote(input[name])}"
+        for name in ("test", "unlabelled")
+        if name in input.keys()
+    )
+
+
 def frame_cache_override(dataset):
     if config["datasets"].get("frame_cache", False):
         return [f"data.frame_cache={frame_cache_dir(dataset)}"]
@@ -246,6 +283,7 @@ def pretrain_input(wildcards):
     return {
         "info": f"{data_dir(run.source)}/dataset.json",
         "manifest": train_manifest(run.source, run.fraction, run.seed),
+        "heldout": f"{data_dir(run.source)}/val.csv",  # VideoMAE's pretext skill is measured on it
         "recipe": pretrain_recipe(wildcards)["config"],
         **frame_cache_input(run.source),
     }
@@ -277,7 +315,7 @@ def eval_input(protocol):
         files = {
             "info": f"{data_dir(run.target)}/dataset.json",
             "train": f"{data_dir(run.target)}/train.csv",
-            "eval": f"{data_dir(run.target)}/{load_spec(spec_file(run.target)).report_split}.csv",
+            "eval": f"{data_dir(run.target)}/{report_split(run.target)}.csv",
             "recipe": recipe(protocol, run.target)["config"],
             **frame_cache_input(run.target),
         }
@@ -286,6 +324,14 @@ def eval_input(protocol):
         return files
 
     return inputs
+
+
+def report_split(dataset):
+    """The split evaluations score: `datasets.report_split` (val in a pilot), else the dataset's own."""
+    return (
+        config["datasets"].get("report_split")
+        or load_spec(spec_file(dataset)).report_split
+    )
 
 
 def init_arg(wildcards, input):

@@ -30,12 +30,14 @@ rule prepare:
         " > {log:q} 2>&1"
 
 
-# Synthetic data also has a test split: settings are chosen on val, every reported number is on test.
+# Synthetic data also has a test split (settings are chosen on val, every reported number is on
+# test) and an unlabelled pool that pretraining sets larger than the training set draw from.
 use rule prepare as prepare_synthetic with:
     output:
         train="results/data/{dataset}/train.csv",
         val="results/data/{dataset}/val.csv",
         test="results/data/{dataset}/test.csv",
+        unlabelled="results/data/{dataset}/unlabelled.csv",
         classes="results/data/{dataset}/classes.txt",
         info="results/data/{dataset}/dataset.json",
     wildcard_constraints:
@@ -44,6 +46,7 @@ use rule prepare as prepare_synthetic with:
 
 rule frame_cache:
     input:
+        unpack(cache_manifests),
         info=lambda wildcards: f"{data_dir(wildcards.dataset)}/dataset.json",
         train=lambda wildcards: f"{data_dir(wildcards.dataset)}/train.csv",
         val=lambda wildcards: f"{data_dir(wildcards.dataset)}/val.csv",
@@ -60,14 +63,17 @@ rule frame_cache:
         data=lambda wildcards: data_dir(wildcards.dataset),
         out=subpath(output[0], parent=True),
         size=config["model"].get("img_size", ModelConfig.img_size),
+        manifests=manifest_args,
     shell:
-        "vmae cache {params.data:q} --out {params.out:q} --size {params.size:q}"
+        "vmae cache {params.data:q} --out {params.out:q} --size {params.size:q}{params.manifests}"
         " --workers {threads} > {log:q} 2>&1"
 
 
+# A pretraining set of `fraction` times the training set: a nested stratified subset of it, or above
+# 1 the whole of it plus nested videos of the dataset's unlabelled pool.
 rule subset:
     input:
-        train=lambda wildcards: f"{data_dir(wildcards.dataset)}/train.csv",
+        unpack(subset_input),
     output:
         "results/data/{dataset}/train_frac{fraction}_s{seed}.csv",
     log:
@@ -77,9 +83,11 @@ rule subset:
     threads: job_threads("light")
     resources:
         **job_resources("light"),
+    params:
+        pool=pool_arg,
     shell:
         "vmae subset {input.train:q} --fraction {wildcards.fraction:q} --seed {wildcards.seed:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        "{params.pool} --out {output:q} > {log:q} 2>&1"
 
 
 rule show:

@@ -33,7 +33,7 @@ rule pretrain:
     shell:
         "export VMAE_THREADS={threads} OMP_NUM_THREADS={threads}; "
         "{params.launcher} pretrain --data {params.data:q} --out {params.out:q}"
-        " --train-manifest {input.manifest:q} --method {params.method:q}"
+        " --train-manifest {input.manifest:q} --eval-manifest {input.heldout:q} --method {params.method:q}"
         " --epochs {params.epochs:q} --seed {params.seed:q} --config {input.recipe:q}"
         " {params.overrides} > {log:q} 2>&1"
 
