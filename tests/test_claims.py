@@ -230,3 +230,19 @@ def test_vmae_power_plans_seeds_from_a_pilot(tmp_path):
     assert same["alpha"] == pytest.approx(0.01 / 3, abs=1e-5) and same["seeds_needed"] == 10
     assert same["seeds_at_pilot_effect"] > 1000  # at the pilot's own 0.05 points: out of any reach
     assert "| videomae_gt_scratch" in plan_csv.with_suffix(".md").read_text()
+
+
+def test_readme_power_command_runs_as_written(tmp_path):
+    """The README's `vmae power pilot/results/table_*_claims.csv ...` (section "The five studies"),
+    run as written in a folder holding a pilot's claims files."""
+    import re
+    import subprocess
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+    command = next(line for block in blocks for line in block.splitlines() if line.startswith("vmae power "))
+    out = tmp_path / "pilot" / "results" / "table_data_efficiency.csv"
+    assert cli_main(["table", "data_efficiency", *map(str, data_efficiency(tmp_path / "runs")), "--out", str(out)]) == 0
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "pilot" / "results" / "power.md").read_text().count("| videomae_gt") == 3

@@ -130,7 +130,7 @@ def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
     (`--directory` keeps the repository clean); the `--report` one needs finished results and runs
     in test_full_run_of_the_test_config."""
     commands = readme_commands("## The five studies")
-    assert len(commands) == 8
+    assert len(commands) == 9  # the five studies, claims, all, report, and the pilot
     for i, command in enumerate(c for c in commands if "--report" not in c):
         args = shlex.split(command, comments=True)[1:] + ["-n"]
         result = subprocess.run(["snakemake", *args, "--directory", str(tmp_path / str(i))], cwd=REPO,
@@ -141,6 +141,11 @@ def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
         counts = job_counts(out)
         assert counts["table"] == (1 if targets and targets[0] != "results/table_claims.csv" else 5), command
         assert counts.get("claims", 0) == (0 if targets and targets[0] != "results/table_claims.csv" else 1), command
+        if "pilot.yaml" in command:  # the pilot scores on val with its own seeds
+            plan = subprocess.run(["snakemake", *args, "-p", "--directory", str(tmp_path / str(i))], cwd=REPO,
+                                  capture_output=True, text=True, timeout=300).stdout
+            assert "--eval-manifest results/data/synthetic-clean/val.csv" in plan and "_s100 " in plan
+            assert "test.csv" not in re.sub(r"--manifest \S+test.csv", "", plan)  # only the frame cache reads test
 
 
 @pytest.mark.slow
