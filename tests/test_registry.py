@@ -41,9 +41,9 @@ def test_shipped_specs_load():
     clean, clutter = load_spec("synthetic-clean"), load_spec("synthetic-clutter")
     assert (clean.domain, clutter.domain) == ("clean", "clutter")
     assert clean.source["generator"] == {"style": "clean", "train_per_class": 12, "val_per_class": 30,
-                                         "test_per_class": 40, "size": 32, "frames": 32, "fps": 25, "seed": 0,
-                                         "noise": 0.0, "codec": "ffv1"}
-    assert clutter.source["generator"]["train_per_class"] == 24
+                                         "test_per_class": 100, "unlabelled_per_class": 36, "size": 28, "frames": 32,
+                                         "fps": 25, "seed": 0, "noise": 0.0, "codec": "ffv1"}
+    assert clutter.source["generator"]["train_per_class"] == 12  # N in-domain videos on both targets
     assert (clutter.source["generator"]["noise"], clutter.source["generator"]["codec"]) == (0.0, "ffv1")
     assert (clean.report_split, clutter.report_split) == ("test", "test")
     for spec in (clean, clutter):
@@ -58,8 +58,8 @@ def test_defaults_filled_from_schema(tmp_path):
                      source={"kind": "synthetic", "generator": {"style": "clutter"}})
     spec = load_spec(write_spec(tmp_path, minimal))
     assert spec.source["generator"] == {"style": "clutter", "train_per_class": 20, "val_per_class": 20,
-                                        "test_per_class": 20, "size": 32, "frames": 32, "fps": 25, "seed": 0,
-                                        "noise": 0.0, "codec": "ffv1"}
+                                        "test_per_class": 20, "unlabelled_per_class": 0, "size": 32, "frames": 32,
+                                        "fps": 25, "seed": 0, "noise": 0.0, "codec": "ffv1"}
     # the schema's defaults are the generator's own
     assert GeneratorParams.from_spec(spec.source["generator"]) == GeneratorParams(style="clutter")
     assert (spec.frame_stride, spec.flip_allowed, spec.flip_label_map) == (2, True, {})
