@@ -246,3 +246,19 @@ def test_readme_power_command_runs_as_written(tmp_path):
     result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "pilot" / "results" / "power.md").read_text().count("| videomae_gt") == 3
+
+
+def test_a_trend_whose_sizes_got_different_steps_names_each_sizes_budget(tmp_path):
+    """Epoch-based pretraining (steps grow with the set): the budget compares every size with the
+    smallest, never a size with itself, and the compute names each size's steps."""
+    paths = []
+    for seed in SEEDS:
+        for fraction, videos in ((0.5, 60), (1.0, 120), (2.0, 240)):
+            run = mae(seed, fraction=fraction)
+            paths += [write_eval(tmp_path, "finetune", seed, run, 40.0 + seed),
+                      write_pretrain(tmp_path, run, videos=videos, steps=videos, flops=videos * 1e10)]
+    trend = claims.evaluate("data_size", tables.study_records("data_size", paths)).iloc[0]
+    assert trend["budget"] == ("120 vs 60 videos: B: 2.00x A's steps, 2.00x its FLOPs; "
+                               "240 vs 60 videos: B: 4.00x A's steps, 4.00x its FLOPs")
+    assert trend["compute"].startswith("60 videos: 60 steps, 1920 clips, 0.6 TFLOP") and "240 videos: 240 steps" in \
+        trend["compute"]

@@ -194,9 +194,15 @@ def _trend_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> l
     sizes = sorted(set(arms["pretrain_videos"].astype(int)))
     label = f"{sizes[0]}-{sizes[-1]} videos ({len(sizes)} sizes): slope per doubling"
     premise = claim.premise.check(arms, arms) if claim.premise else None
-    budgets = {budget(arms[arms["pretrain_videos"] == sizes[0]], arms[arms["pretrain_videos"] == s]) for s in sizes}
+    by_size = {size: arms[arms["pretrain_videos"] == size] for size in sizes}
+    budgets = {size: budget(by_size[sizes[0]], part) for size, part in by_size.items() if size != sizes[0]}
+    if set(budgets.values()) <= {"equal steps"}:
+        compute, budget_text = f"each size: {_compute(by_size[sizes[0]])}", "equal steps"
+    else:
+        compute = "; ".join(f"{size} videos: {_compute(part)}" for size, part in by_size.items())
+        budget_text = "; ".join(f"{size} vs {sizes[0]} videos: {text}" for size, text in budgets.items())
     return [_row(claim, where, label, "", d, stats.test(d.differences, claim.test, claim.margin),
-                 f"each size: {_compute(arms)}", "; ".join(sorted(budgets)), premise)]
+                 compute, budget_text, premise)]
 
 
 def _claim_rows(claim: Claim, records: pd.DataFrame) -> list[dict[str, Any]]:
