@@ -70,7 +70,7 @@ def test_data_efficiency_gate_then_the_study_family_at_alpha_over_five(tmp_path)
     rows = claims.finalise(claim_rows("data_efficiency", data_efficiency(tmp_path))).set_index("claim")
     gate = rows.loc["videomae_gt_scratch"]
     assert (gate["role"], gate["family"], gate["alpha"], gate["verdict"]) == ("gate", "gate", 0.05, "holds")
-    assert gate["p_adjusted"] == gate["p_value"]  # the gate family has one row
+    assert gate["p_adjusted"] == round(gate["p_value"], 4)  # the gate family has one row (p at 4 decimals)
     assert gate["sign_flip_p"] == pytest.approx(2 / 2 ** 10, abs=1e-4)
     assert (gate["wins"], gate["win_ci_high"]) == (10, 1.0)
     ft = rows.loc["videomae_gt_mocov3"]
@@ -145,7 +145,7 @@ def test_premise_that_fails_is_not_tested_and_left_out_of_the_family(tmp_path):
     rows = claims.finalise(claim_rows("domain_shift", paths))
     domain = rows[rows["claim"] == "in_domain_ge_out_of_domain"].set_index("target")
     assert domain.loc[TARGET, "verdict"] == "non-inferior"
-    assert domain.loc[TARGET, "p_adjusted"] == domain.loc[TARGET, "p_value"]  # a family of one tested row
+    assert domain.loc[TARGET, "p_adjusted"] == round(domain.loc[TARGET, "p_value"], 4)  # a family of one tested row
     assert domain.loc[OTHER, "verdict"] == "not tested: premise" and math.isnan(domain.loc[OTHER, "p_adjusted"])
     assert "(240 videos) is not smaller than the out-of-domain one (120)" in domain.loc[OTHER, "note"]
     control = rows[rows["claim"] == "in_domain_gt_scratch"].set_index("target")
@@ -274,3 +274,18 @@ def test_the_claims_table_is_the_same_on_a_machine_with_other_seconds(tmp_path):
     strip = lambda table: table.assign(compute=table["compute"].str.replace(r" \(\d+ s\)", "", regex=True))
     pd.testing.assert_frame_equal(strip(here), strip(there))
     assert set(here["budget"]) >= {"equal compute (B: 0.20x A's steps, 1.05x its FLOPs)"}
+
+
+def test_the_all_claims_table_adjusts_the_studies_unrounded_p_values(tmp_path):
+    """Six seeds all for A: sign-flip p = 2/64 = 0.03125, Holm x3 in the study = 0.09375 in both
+    tables (not 3 x the 4-decimal 0.0312)."""
+    out = tmp_path / "results" / "table_data_efficiency.csv"
+    assert cli_main(["table", "data_efficiency", *map(str, data_efficiency(tmp_path, seeds=range(6))),
+                     "--out", str(out)]) == 0
+    claims_csv = tmp_path / "results" / "table_claims.csv"
+    assert cli_main(["claims", str(tables.companion(out, "claims")), "--out", str(claims_csv)]) == 0
+    own = pd.read_csv(tables.companion(out, "claims")).set_index("claim")
+    every = pd.read_csv(claims_csv).set_index("claim")
+    assert own.loc["videomae_gt_scratch", "sign_flip_p"] == every.loc["videomae_gt_scratch", "sign_flip_p"] == 0.03125
+    assert (own["sign_flip_p_adjusted"] == every["sign_flip_p_adjusted"]).all()
+    assert (own["p_adjusted"] == every["p_adjusted"]).all()

@@ -299,11 +299,14 @@ def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     rows["note"] = [_note(row, gate) for _, row in rows.iterrows()]
     order = {key: i for i, key in enumerate(CLAIM_KEYS)}
     rows = rows.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
-    for column in ("diff", "diff_ci_low", "diff_ci_high", "sd", "mde"):
+    for column in ("diff", "diff_ci_low", "diff_ci_high", "mde"):
         rows[column] = rows[column].astype(float).round(2)
-    for column in ("p_value", "sign_flip_p", "p_adjusted", "sign_flip_p_adjusted", "win_ci_low", "win_ci_high",
-                   "alpha"):
+    for column in ("p_adjusted", "sign_flip_p_adjusted", "win_ci_low", "win_ci_high", "alpha"):
         rows[column] = rows[column].astype(float).round(4)
+    # what the all-claims table adjusts again (p) and plans from (sd): 12 significant digits, so
+    # re-reading a study's file gives the same adjusted p-values, not ones built from rounded p
+    for column in ("p_value", "sign_flip_p", "sd"):
+        rows[column] = rows[column].astype(float).map(lambda v: float(f"{v:.12g}"))
     return rows[COLUMNS]
 
 
