@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+from vmae import recipes
 from vmae.config import ModelConfig
 from vmae.data.registry import load_spec
 from vmae.report import runs, studies
@@ -211,17 +212,13 @@ def launcher(wildcards, resources):
 
 
 def recipe(kind, dataset):
-    """The recipe of a method / protocol for one dataset: config file, epochs, overrides (a step
-    budget, `steps`, becomes the override optim.steps)."""
-    base = config["recipes"][kind]
-    local = base.get("by_dataset", {}).get(dataset, {})
-    steps = local.get("steps", base.get("steps"))
+    """The recipe of a method / protocol for one dataset (``vmae.recipes.recipe``), its config file
+    usable from the workdir."""
+    found = recipes.recipe(config, kind, dataset)
     return {
-        "config": repo_path(local.get("config", base["config"])),
-        "epochs": local.get("epochs", base.get("epochs")),
-        "overrides": base.get("overrides", [])
-        + local.get("overrides", [])
-        + ([f"optim.steps={steps}"] if steps else []),
+        "config": repo_path(found.config),
+        "epochs": found.epochs,
+        "overrides": found.overrides,
     }
 
 
@@ -231,7 +228,7 @@ def overrides(items):
 
 
 def model_overrides():
-    return [f"model.{key}={value}" for key, value in config["model"].items()]
+    return recipes.model_overrides(config)
 
 
 def pretrain_of(wildcards):
