@@ -90,6 +90,16 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
     return step
 
 
+def classifier_training(model: VideoViT, cfg: FinetuneConfig, env: DistEnv) -> tuple[nn.Module, list[dict], StepFn]:
+    """What the loop trains to fine-tune ``model`` (its head sized for the target's classes):
+    ``(net, groups, step)``: the model on ``env.device`` (DDP, compiled where ``cfg.compile``), its
+    parameter groups with layer-wise lr decay, and the step (mixup / CutMix where the config has them)."""
+    net = wrap_model(model, env, cfg.compile)
+    groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
+                          layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
+    return net, groups, classification_step(net, env, cfg.data, video_mixup(cfg, model.num_classes), cfg.label_smoothing)
+
+
 def evaluate_classifier(model: VideoViT, dataset, env: DistEnv, cfg: FinetuneConfig) -> VideoOutputs:
     """View-averaged softmax probabilities of every readable validation video."""
     model.eval()
@@ -111,10 +121,7 @@ def main(args: argparse.Namespace) -> int:
     if args.init:
         for line in load_encoder_weights(model, args.init, trust=args.trust_checkpoint):
             print(line)
-    net = wrap_model(model, env, cfg.compile)
-    groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
-                          layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
-    step = classification_step(net, env, cfg.data, video_mixup(cfg, num_classes), cfg.label_smoothing)
+    net, groups, step = classifier_training(model, cfg, env)
 
     def periodic_eval(epoch: int) -> dict[str, Any]:
         if not cfg.eval_every or epoch % cfg.eval_every or epoch == cfg.optim.epochs:

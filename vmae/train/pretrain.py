@@ -144,6 +144,30 @@ def moco_step(net: torch.nn.Module, env: DistEnv, cfg: PretrainConfig, total_ste
     return step
 
 
+@dataclasses.dataclass
+class Pretraining:
+    """What the loop trains for one pretraining config."""
+
+    model: nn.Module  # VideoMAE or MoCoV3, unwrapped: its state dict is checkpointed
+    net: nn.Module  # what the step calls: the VideoMAE objective (compiled where cfg.compile) or MoCo v3, DDP-wrapped
+    step: StepFn
+    clips_per_step: int  # the lr-scaling batch of one optimiser step
+
+
+def pretraining(cfg: PretrainConfig, env: DistEnv, steps_per_epoch: int) -> Pretraining:
+    """The model, its wrapper and the step function of ``cfg.method`` on ``env.device``;
+    ``steps_per_epoch``: optimiser steps an epoch (MoCo v3's momentum schedule runs over the run's steps)."""
+    videomae = cfg.method == "videomae"
+    model = build_videomae(cfg.model) if videomae else build_moco(cfg)
+    # MoCo's in-forward EMA update stays eager
+    net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
+    if videomae:
+        return Pretraining(model, net, videomae_step(net, cfg, env, model.grid),
+                           cfg.optim.batch_size * cfg.data.repeated_sampling)
+    # MoCo scales lr by pairs (its batch = videos)
+    return Pretraining(model, net, moco_step(net, env, cfg, cfg.optim.epochs * steps_per_epoch), cfg.optim.batch_size)
+
+
 def main(args: argparse.Namespace) -> int:
     cfg = cli_common.load_run_config(PretrainConfig, args, method=args.method)
     run_config = to_dict(cfg)
@@ -157,20 +181,12 @@ def main(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, optim=fit_to_step_budget(cfg.optim, len(dataset)))
     make_loader = train_loaders(dataset, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                 cfg.optim.epochs, cfg.optim.micro_batch_size)
-    model = build_videomae(cfg.model) if videomae else build_moco(cfg)
-    # MoCo's in-forward EMA update stays eager
-    net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
-    if videomae:
-        step = videomae_step(net, cfg, env, model.grid)
-        clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
-    else:
-        steps_per_epoch = len(make_loader(0)) // accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size,
-                                                                    env)
-        step = moco_step(net, env, cfg, cfg.optim.epochs * steps_per_epoch)
-        clips_per_step = cfg.optim.batch_size  # MoCo scales lr by pairs (its batch = videos)
-    result = train(model, step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
-                   seed=cfg.seed, clips_per_step=clips_per_step, run_config=run_config, method=cfg.method,
-                   batch_transform=loaders.batch_transform(dataset, cfg.compile, env.device), net=net,
+    run = pretraining(cfg, env, len(make_loader(0)) // accumulation_steps(cfg.optim.batch_size,
+                                                                            cfg.optim.micro_batch_size, env))
+    model = run.model
+    result = train(model, run.step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
+                   seed=cfg.seed, clips_per_step=run.clips_per_step, run_config=run_config, method=cfg.method,
+                   batch_transform=loaders.batch_transform(dataset, cfg.compile, env.device), net=run.net,
                    inputs=cli_common.input_identity(args))
     # MoCo v3 counts both views of a pair as clips; its FLOPs are per pair
     flops = videomae_clip_flops(cfg) * result.clips if videomae else moco_pair_flops(cfg) * result.clips / 2
