@@ -1,4 +1,4 @@
-"""`vmae bench model|loader|train`: throughput benchmarks that print one JSON object.
+"""`vmae bench model|loader|train|memory`: benchmarks (throughput, memory) that print one JSON object.
 
 Each target module defines ``add_arguments(parser)`` and ``run(args) -> dict``.
 """
@@ -13,6 +13,7 @@ TARGETS = {
     "model": ("vmae.bench.model", "clips/s and MFU of a full training step (pretrain and fine-tune)"),
     "loader": ("vmae.bench.loader", "clips/s of naive decoding vs the project's loader and frame cache"),
     "train": ("vmae.bench.train", "pretraining clips/s fed by the real loader vs a batch on the device"),
+    "memory": ("vmae.bench.memory", "peak GPU memory of each training recipe's micro-batch (paper.yaml)"),
 }
 
 
