@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-
 from vmae.bench import memory
 from vmae.config import ModelConfig, config_from_dict
 from vmae.models import build_encoder
