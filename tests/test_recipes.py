@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import pytest
 
 from vmae.errors import UserError
-from vmae.recipes import Recipe, load_workflow_config, model_overrides, recipe
+from vmae.recipes import Recipe, load_workflow_config, merge_into, model_overrides, recipe
 
 
 def test_a_dataset_entry_wins_and_appends_its_overrides():
@@ -43,3 +46,22 @@ def test_a_bad_workflow_config_is_refused_naming_the_file(tmp_path):
     wrong.write_text("recipes:\n  videomae:\n    epochs: many\n")
     with pytest.raises(UserError, match=r"wrong.yaml: recipes.videomae.epochs"):
         load_workflow_config(wrong)
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "rehearsal.yaml", "pilot.yaml", "test.yaml"])
+def test_the_merge_is_snakemakes(name):
+    """``merge_into`` (written out for machines without Snakemake) merges as ``update_config``."""
+    import yaml
+    from snakemake.utils import update_config
+
+    files = [yaml.safe_load(Path("workflow/config", f).read_text()) for f in ("config.yaml", name)]
+    if "extends" in files[1]:
+        files.insert(1, yaml.safe_load(Path(files[1]["extends"]).read_text()))
+    ours, snakemakes = copy.deepcopy(files[0]), copy.deepcopy(files[0])
+    for overwrite in files[1:]:
+        merge_into(ours, copy.deepcopy(overwrite))
+        update_config(snakemakes, copy.deepcopy(overwrite))
+    assert ours == snakemakes
+    nested = {"a": {"b": 1, "c": [1, 2]}, "d": None}
+    merge_into(nested, {"a": {"c": [3]}, "d": {"e": 2}})
+    assert nested == {"a": {"b": 1, "c": [3]}, "d": {"e": 2}}

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from snakemake.utils import update_config
-
 from vmae.data.registry import REPO_ROOT
 from vmae.errors import UserError
 from vmae.workflow_config import validate_config
@@ -52,18 +50,30 @@ def model_overrides(config: dict[str, Any]) -> list[str]:
 
 def load_workflow_config(path: str | Path) -> dict[str, Any]:
     """The config the Snakefile runs with for ``--configfile path``: workflow/config/config.yaml, the
-    file ``extends`` names above it, ``path`` on top (``snakemake.utils.update_config``: mappings
-    merge, other values are replaced), then the schema's defaults filled and checked."""
+    file ``extends`` names above it, ``path`` on top (``merge_into``), then the schema's defaults
+    filled and checked."""
     files = [DEFAULT_CONFIG]
     config = _read(DEFAULT_CONFIG)
     top = _read(Path(path))
     if "extends" in top:
         files.append(REPO_ROOT / top["extends"])
-        update_config(config, _read(files[-1]))
+        merge_into(config, _read(files[-1]))
     files.append(Path(path))
-    update_config(config, top)
+    merge_into(config, top)
     validate_config(config, SCHEMA, files)
     return config
+
+
+def merge_into(config: dict[str, Any], overwrite: dict[str, Any]) -> None:
+    """Merge ``overwrite`` into ``config`` in place as Snakemake merges config files
+    (``snakemake.utils.update_config``): mappings merge key by key, any other value replaces.
+    Written out here so that `vmae bench memory` runs where Snakemake is not installed (the GPU
+    machine); tests/test_recipes.py checks it against Snakemake's."""
+    for key, value in overwrite.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            merge_into(config[key], value)
+        else:
+            config[key] = value
 
 
 def _read(path: Path) -> dict[str, Any]:
