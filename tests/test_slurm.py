@@ -78,8 +78,11 @@ def test_test_workflow_runs_through_sbatch_with_the_declared_resources(cluster, 
     # no accounting database on the test cluster, so sacct never reports: the plugin polls squeue
     # (MinJobAge=600 keeps finished jobs in squeue); a real cluster keeps the plugin's default.
     # The plugin deletes a successful job's log unless told to keep it: kept here, to read them.
+    # The plugin's first status check waits 40 s after each submission: 1 s on this one-node cluster.
     result = snakemake(tmp_path / "slurm", "--workflow-profile", "workflow/profiles/slurm", "--configfile",
-                       str(CONFIG), "--slurm-status-command", "squeue", "--slurm-keep-successful-logs", TARGET)
+                       str(CONFIG), "--slurm-status-command", "squeue", "--slurm-keep-successful-logs",
+                       "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+                       TARGET)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-5000:]
     declared = declared_jobs(out)
