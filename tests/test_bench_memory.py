@@ -4,9 +4,10 @@ read on CUDA only (``scripts/bench_gpu.sh`` runs it on the GPU machine)."""
 
 from __future__ import annotations
 
-import argparse
+import json
 
 from vmae.bench import memory
+from vmae.cli import main as vmae
 from vmae.config import ModelConfig, config_from_dict
 from vmae.models import build_encoder
 from vmae.recipes import load_workflow_config
@@ -39,14 +40,12 @@ def test_paper_configs_are_the_recipes_micro_batches_on_vit_b():
     assert not eager[0].config.compile
 
 
-def test_a_rehearsal_run_gives_a_row_per_setting_without_a_peak_on_cpu():
+def test_a_rehearsal_run_gives_a_row_per_setting_without_a_peak_on_cpu(capsys):
     """rehearsal.yaml: paper.yaml's recipes with a 64-token model (4 time slots x 4 x 4) and
     micro-batches of 2 videos of 4."""
-    parser = argparse.ArgumentParser()
-    memory.add_arguments(parser)
-    args = parser.parse_args(["--config", "workflow/config/rehearsal.yaml", "--device", "cpu", "--steps", "1",
-                              "--mask-ratios", "0.5", "0.9"])
-    result = memory.run(args)
+    assert vmae(["bench", "memory", "--config", "workflow/config/rehearsal.yaml", "--device", "cpu", "--steps", "1",
+                 "--mask-ratios", "0.5", "0.9"]) == 0
+    result = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (the loop's lines go to stderr)
     assert (result["device"], result["dataset"], result["model"]["size"]) == ("cpu", "ucf101", "vit_micro")
     rows = {(row["recipe"], row["mask_ratio"]): row for row in result["rows"]}
     assert list(rows) == [("videomae", 0.5), ("videomae", 0.9), ("mocov3", None), ("finetune", None)]
@@ -55,8 +54,8 @@ def test_a_rehearsal_run_gives_a_row_per_setting_without_a_peak_on_cpu():
     assert [row["clips_a_micro_step"] for row in rows.values()] == [2, 2, 4, 4]
     for row in rows.values():
         assert (row["micro_batch_videos"], row["accumulation_steps"], row["optimiser_steps"]) == (2, 2, 1)
-        assert (row["dtype"], row["compile"], row["peak_allocated_gib"], row["peak_reserved_gib"]) == (
-            "fp32", False, None, None)
+        assert (row["dtype"], row["compile"], row["allocated_at_start_gib"], row["peak_allocated_gib"],
+                row["peak_reserved_gib"]) == ("fp32", False, None, None, None)
         assert 0 < row["final_loss"] < 20 and row["parameters"] > 0
     model = config_from_dict(ModelConfig, result["model"])
     assert rows["finetune", None]["parameters"] == sum(p.numel() for p in build_encoder(model, 101).parameters())

@@ -12,7 +12,8 @@ compiles, fused AdamW) on random uint8 micro-batches shaped as the loader's, alr
 
 Peak: ``torch.cuda.max_memory_allocated`` over those steps (weights, gradients, AdamW's moments, one
 micro-batch's activations, the prefetched next micro-batch), and ``max_memory_reserved`` (what the
-caching allocator held from the card). Not in them: the CUDA context (about 0.5 GiB) and, with the
+caching allocator held from the card); ``allocated_at_start_gib`` is what the model's weights held
+before the first step (anything above them would be left over from the previous measurement). Not in them: the CUDA context (about 0.5 GiB) and, with the
 crops on the GPU (``data.augment_on``), the decoded frames before cropping (a micro-batch of 32
 videos x 16 frames at 256x340 is 0.13 GiB of uint8). On CPU the same steps run (a check of the
 configs and the mechanics) and no peak is given.
@@ -21,6 +22,9 @@ configs and the mechanics) and no peak is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -140,12 +144,16 @@ def measure(m: Measurement, steps: int, device: torch.device) -> dict[str, Any]:
         model, net, step, clips_per_step = run.model, run.net, run.step, run.clips_per_step
         groups = param_groups(model, cfg.optim.weight_decay)
     cuda = device.type == "cuda"
-    if cuda:
+    if cuda:  # the previous measurement's compiled graphs and cached blocks go first
+        torch._dynamo.reset()
+        gc.collect()
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+        at_start = torch.cuda.memory_allocated(device)  # this model's weights; more would be a leak
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="vmae-bench-memory-") as out:
+    # the loop's lines go to stderr: stdout is the benchmark's JSON
+    with tempfile.TemporaryDirectory(prefix="vmae-bench-memory-") as out, contextlib.redirect_stdout(sys.stderr):
         result = train(model, step, groups, lambda epoch: batches, cfg.optim, env, out, seed=cfg.seed,
                        clips_per_step=clips_per_step, run_config=to_dict(cfg), method=m.name, net=net)
     seconds = time.perf_counter() - started
@@ -162,6 +170,7 @@ def measure(m: Measurement, steps: int, device: torch.device) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "final_loss": round(result.final_loss, 4),
         "seconds": round(seconds, 1),
+        "allocated_at_start_gib": round(at_start / GIB, 2) if cuda else None,
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 2) if cuda else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved(device) / GIB, 2) if cuda else None,
     }
