@@ -10,6 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 official_git=${1:-}
+git_dir=$official_git
+[ -d "$official_git/.git" ] && git_dir=$official_git/.git
+if [ -n "$official_git" ] && [ ! -f "$git_dir/HEAD" ]; then
+    echo "error: $official_git is not a git clone or git directory of MCG-NJU/VideoMAE" >&2
+    exit 1
+fi
 exclude=.git/info/exclude
 mkdir -p .git/info
 for folder in /.whl/ /.official/; do
@@ -38,13 +44,7 @@ rm -rf .official
 if [ -n "$official_git" ]; then
     mkdir .official
     for file in modeling_pretrain.py modeling_finetune.py; do
-        if [ -d "$official_git/.git" ] || [ -f "$official_git/HEAD" ]; then
-            git --git-dir "$( [ -d "$official_git/.git" ] && echo "$official_git/.git" || echo "$official_git")" \
-                show "HEAD:$file" >".official/$file"
-        else
-            echo "error: $official_git is not a git clone or git directory of MCG-NJU/VideoMAE" >&2
-            exit 1
-        fi
+        git --git-dir "$git_dir" show "HEAD:$file" >".official/$file"
     done
     echo "official model files in .official/: $(ls .official | tr '\n' ' ')"
 fi

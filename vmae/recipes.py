@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from vmae.data.registry import REPO_ROOT
 from vmae.errors import UserError
 from vmae.workflow_config import validate_config
@@ -56,6 +57,8 @@ def load_workflow_config(path: str | Path) -> dict[str, Any]:
     config = _read(DEFAULT_CONFIG)
     top = _read(Path(path))
     if "extends" in top:
+        if not isinstance(top["extends"], str):
+            raise UserError(f"{path}: extends: expected the path of a workflow config file, got {top['extends']!r}")
         files.append(REPO_ROOT / top["extends"])
         merge_into(config, _read(files[-1]))
     files.append(Path(path))

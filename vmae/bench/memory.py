@@ -13,9 +13,9 @@ compiles, fused AdamW) on random uint8 micro-batches shaped as the loader's, alr
 Peak: ``torch.cuda.max_memory_allocated`` over those steps (weights, gradients, AdamW's moments, one
 micro-batch's activations, the prefetched next micro-batch), and ``max_memory_reserved`` (what the
 caching allocator held from the card); ``allocated_at_start_gib`` is what the model's weights held
-before the first step (anything above them would be left over from the previous measurement). Not in them: the CUDA context (about 0.5 GiB) and, with the
-crops on the GPU (``data.augment_on``), the decoded frames before cropping (a micro-batch of 32
-videos x 16 frames at 256x340 is 0.13 GiB of uint8). On CPU the same steps run (a check of the
+before the first step (anything above them would be left over from the previous measurement). Not
+in them: the CUDA context (about 0.5 GiB) and, with the crops on the GPU (``data.augment_on``), the
+decoded frames before cropping (a micro-batch of 32 videos x 16 frames at 256x340 is 0.13 GiB). On CPU the same steps run (a check of the
 configs and the mechanics) and no peak is given.
 """
 
@@ -36,6 +36,7 @@ import torch
 from vmae.bench.model import resolve_device
 from vmae.config import FinetuneConfig, PretrainConfig, build_config, to_dict
 from vmae.data.registry import REPO_ROOT, load_spec
+from vmae.errors import UserError
 from vmae.models import build_encoder
 from vmae.models.masking import make_mask
 from vmae.recipes import load_workflow_config, model_overrides, recipe
@@ -43,7 +44,6 @@ from vmae.report import studies
 from vmae.train.distributed import DistEnv, accumulation_steps
 from vmae.train.finetune import classifier_training
 from vmae.train.loop import train
-from vmae.train.optim import param_groups
 from vmae.train.pretrain import pretraining
 
 PAPER_CONFIG = REPO_ROOT / "workflow" / "config" / "paper.yaml"
@@ -96,8 +96,7 @@ def measurements(config: dict[str, Any], dataset: str, names: list[str], mask_ra
              *([] if compile_model else ["compile=false"])]
     found = []
     for name in names:
-        kind = "finetune" if name == "finetune" else name
-        r = recipe(config, kind, dataset)
+        r = recipe(config, name, dataset)
         overrides = [*model_overrides(config), *r.overrides, *short]
         if name == "finetune":
             classes = load_spec(dataset, REPO_ROOT / config["datasets"]["specs"]).num_classes
@@ -136,13 +135,9 @@ def measure(m: Measurement, steps: int, device: torch.device) -> dict[str, Any]:
     batches = random_micro_batches(m, steps * k)
     torch.manual_seed(cfg.seed)
     if m.name == "finetune":
-        model = build_encoder(cfg.model, num_classes=m.num_classes)
-        net, groups, step = classifier_training(model, cfg, env)
-        clips_per_step = cfg.optim.batch_size * cfg.data.repeated_sampling
+        run = classifier_training(build_encoder(cfg.model, num_classes=m.num_classes), cfg, env)
     else:
         run = pretraining(cfg, env, steps)
-        model, net, step, clips_per_step = run.model, run.net, run.step, run.clips_per_step
-        groups = param_groups(model, cfg.optim.weight_decay)
     cuda = device.type == "cuda"
     if cuda:  # the previous measurement's compiled graphs and cached blocks go first
         torch._dynamo.reset()
@@ -154,27 +149,26 @@ def measure(m: Measurement, steps: int, device: torch.device) -> dict[str, Any]:
     started = time.perf_counter()
     # the loop's lines go to stderr: stdout is the benchmark's JSON
     with tempfile.TemporaryDirectory(prefix="vmae-bench-memory-") as out, contextlib.redirect_stdout(sys.stderr):
-        result = train(model, step, groups, lambda epoch: batches, cfg.optim, env, out, seed=cfg.seed,
-                       clips_per_step=clips_per_step, run_config=to_dict(cfg), method=m.name, net=net)
+        result = train(run.model, run.step, run.groups, lambda epoch: batches, cfg.optim, env, out, seed=cfg.seed,
+                       clips_per_step=run.clips_per_step, run_config=to_dict(cfg), method=m.name, net=run.net)
     seconds = time.perf_counter() - started
     row: dict[str, Any] = {
         "recipe": m.name,
         "mask_ratio": cfg.mask_ratio if m.name == "videomae" else None,
-        "visible_tokens": _visible_tokens(model, cfg) if m.name == "videomae" else None,
+        "visible_tokens": _visible_tokens(run.model, cfg) if m.name == "videomae" else None,
         "micro_batch_videos": batches[0][0].shape[0],
         "clips_a_micro_step": batches[0][0].shape[0] * batches[0][0].shape[1],
         "accumulation_steps": k,
         "optimiser_steps": result.steps,
-        "compile": bool(cfg.compile and m.name != "mocov3" and cuda),
+        "compile": hasattr(run.net, "_orig_mod"),  # torch.compile's wrapper holds the module it compiled
         "dtype": "bf16 autocast" if cuda else "fp32",
-        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "parameters": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
         "final_loss": round(result.final_loss, 4),
         "seconds": round(seconds, 1),
         "allocated_at_start_gib": round(at_start / GIB, 2) if cuda else None,
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 2) if cuda else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved(device) / GIB, 2) if cuda else None,
     }
-    del model, net, step, groups
     return row
 
 
@@ -190,6 +184,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dataset = args.dataset or config["studies"]["data_efficiency"]["targets"][0]
     ratios = args.mask_ratios or videomae_mask_ratios(config)
     settings = measurements(config, dataset, args.recipes, ratios, device.type, args.compile)
+    if not settings:
+        raise UserError(f"{args.config}: no setting to measure (recipes {args.recipes}, mask ratios {ratios})")
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "config": str(args.config), "dataset": dataset, "processes": 1,

@@ -46,7 +46,7 @@ from vmae.train.evaluate import (
 )
 from vmae.train.loop import train
 from vmae.train.optim import param_groups
-from vmae.train.step import Micro, StepFn, StepOutput
+from vmae.train.step import Micro, StepFn, StepOutput, Trainable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,14 +90,15 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
     return step
 
 
-def classifier_training(model: VideoViT, cfg: FinetuneConfig, env: DistEnv) -> tuple[nn.Module, list[dict], StepFn]:
-    """What the loop trains to fine-tune ``model`` (its head sized for the target's classes):
-    ``(net, groups, step)``: the model on ``env.device`` (DDP, compiled where ``cfg.compile``), its
-    parameter groups with layer-wise lr decay, and the step (mixup / CutMix where the config has them)."""
+def classifier_training(model: VideoViT, cfg: FinetuneConfig, env: DistEnv) -> Trainable:
+    """What the loop trains to fine-tune ``model`` (its head sized for the target's classes): the
+    model on ``env.device`` (DDP, compiled where ``cfg.compile``), its parameter groups with
+    layer-wise lr decay, and the step (mixup / CutMix where the config has them)."""
     net = wrap_model(model, env, cfg.compile)
     groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
                           layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
-    return net, groups, classification_step(net, env, cfg.data, video_mixup(cfg, model.num_classes), cfg.label_smoothing)
+    step = classification_step(net, env, cfg.data, video_mixup(cfg, model.num_classes), cfg.label_smoothing)
+    return Trainable(model, net, groups, step, cfg.optim.batch_size * cfg.data.repeated_sampling)
 
 
 def evaluate_classifier(model: VideoViT, dataset, env: DistEnv, cfg: FinetuneConfig) -> VideoOutputs:
@@ -121,7 +122,7 @@ def main(args: argparse.Namespace) -> int:
     if args.init:
         for line in load_encoder_weights(model, args.init, trust=args.trust_checkpoint):
             print(line)
-    net, groups, step = classifier_training(model, cfg, env)
+    run = classifier_training(model, cfg, env)
 
     def periodic_eval(epoch: int) -> dict[str, Any]:
         if not cfg.eval_every or epoch % cfg.eval_every or epoch == cfg.optim.epochs:
@@ -131,10 +132,10 @@ def main(args: argparse.Namespace) -> int:
 
     make_loader = train_loaders(train_set, cfg.optim.batch_size, cfg.data.num_workers, env, cfg.seed,
                                 cfg.optim.epochs, cfg.optim.micro_batch_size)
-    result = train(model, step, groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
-                   clips_per_step=cfg.optim.batch_size * cfg.data.repeated_sampling, run_config=run_config,
+    result = train(model, run.step, run.groups, make_loader, cfg.optim, env, out, seed=cfg.seed,
+                   clips_per_step=run.clips_per_step, run_config=run_config,
                    method="finetune", on_epoch_end=periodic_eval, inputs=cli_common.input_identity(args),
-                   batch_transform=loaders.batch_transform(train_set, cfg.compile, env.device), net=net)
+                   batch_transform=loaders.batch_transform(train_set, cfg.compile, env.device), net=run.net)
     if env.is_main:
         predictions = evaluate_classifier(model, val_set, env, cfg)
         write_predictions(out / "predictions.csv", predictions)

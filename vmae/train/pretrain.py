@@ -47,7 +47,7 @@ from vmae.train.flops import moco_pair_flops, videomae_clip_flops
 from vmae.train.loop import train
 from vmae.train.optim import fit_to_step_budget, param_groups
 from vmae.train.pretext import pretext_skill
-from vmae.train.step import Micro, StepFn, StepOutput, derive_seed
+from vmae.train.step import Micro, StepFn, StepOutput, Trainable, derive_seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,28 +144,20 @@ def moco_step(net: torch.nn.Module, env: DistEnv, cfg: PretrainConfig, total_ste
     return step
 
 
-@dataclasses.dataclass
-class Pretraining:
-    """What the loop trains for one pretraining config."""
-
-    model: nn.Module  # VideoMAE or MoCoV3, unwrapped: its state dict is checkpointed
-    net: nn.Module  # what the step calls: the VideoMAE objective (compiled where cfg.compile) or MoCo v3, DDP-wrapped
-    step: StepFn
-    clips_per_step: int  # the lr-scaling batch of one optimiser step
-
-
-def pretraining(cfg: PretrainConfig, env: DistEnv, steps_per_epoch: int) -> Pretraining:
-    """The model, its wrapper and the step function of ``cfg.method`` on ``env.device``;
+def pretraining(cfg: PretrainConfig, env: DistEnv, steps_per_epoch: int) -> Trainable:
+    """The model, its wrapper, parameter groups and step function of ``cfg.method`` on ``env.device``;
     ``steps_per_epoch``: optimiser steps an epoch (MoCo v3's momentum schedule runs over the run's steps)."""
     videomae = cfg.method == "videomae"
     model = build_videomae(cfg.model) if videomae else build_moco(cfg)
     # MoCo's in-forward EMA update stays eager
     net = wrap_model(VideoMAEObjective(model, cfg) if videomae else model, env, cfg.compile and videomae)
+    groups = param_groups(model, cfg.optim.weight_decay)
     if videomae:
-        return Pretraining(model, net, videomae_step(net, cfg, env, model.grid),
-                           cfg.optim.batch_size * cfg.data.repeated_sampling)
+        return Trainable(model, net, groups, videomae_step(net, cfg, env, model.grid),
+                         cfg.optim.batch_size * cfg.data.repeated_sampling)
     # MoCo scales lr by pairs (its batch = videos)
-    return Pretraining(model, net, moco_step(net, env, cfg, cfg.optim.epochs * steps_per_epoch), cfg.optim.batch_size)
+    return Trainable(model, net, groups, moco_step(net, env, cfg, cfg.optim.epochs * steps_per_epoch),
+                     cfg.optim.batch_size)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -184,7 +176,7 @@ def main(args: argparse.Namespace) -> int:
     run = pretraining(cfg, env, len(make_loader(0)) // accumulation_steps(cfg.optim.batch_size,
                                                                             cfg.optim.micro_batch_size, env))
     model = run.model
-    result = train(model, run.step, param_groups(model, cfg.optim.weight_decay), make_loader, cfg.optim, env, out,
+    result = train(model, run.step, run.groups, make_loader, cfg.optim, env, out,
                    seed=cfg.seed, clips_per_step=run.clips_per_step, run_config=run_config, method=cfg.method,
                    batch_transform=loaders.batch_transform(dataset, cfg.compile, env.device), net=run.net,
                    inputs=cli_common.input_identity(args))

@@ -1,5 +1,5 @@
-"""What a training method hands the loop (``vmae.train.loop.train``) and gets back each step:
-``step_fn(batch, step, micro) -> StepOutput``, and the seeds of a run's epochs and steps."""
+"""What a training method hands the loop (``vmae.train.loop.train``, ``Trainable``) and gets back
+each step: ``step_fn(batch, step, micro) -> StepOutput``, and the seeds of a run's epochs and steps."""
 
 from __future__ import annotations
 
@@ -43,6 +43,18 @@ class Micro:
 
 # (batch with its tensors on the device, global optimiser step, micro-step) -> StepOutput
 StepFn = Callable[[Any, int, Micro], StepOutput]
+
+
+@dataclass
+class Trainable:
+    """Everything a method hands ``vmae.train.loop.train`` besides the data: built by
+    ``vmae.train.pretrain.pretraining`` and ``vmae.train.finetune.classifier_training``."""
+
+    model: torch.nn.Module  # unwrapped: its state dict is checkpointed
+    net: torch.nn.Module  # what ``step`` calls: on the device, DDP-wrapped, compiled where the config says
+    groups: list[dict]  # optimiser parameter groups (``vmae.train.optim.param_groups``)
+    step: StepFn
+    clips_per_step: int  # the lr-scaling batch of one optimiser step, all processes
 
 
 def derive_seed(seed: int, index: int, rank: int = 0) -> int:
