@@ -249,7 +249,8 @@ def test_cli_writes_csv_markdown_comparisons_and_claims(tmp_path, specs):
     assert pd.read_csv(tables.companion(out, "comparisons")).empty  # one arm: nothing to compare
     claim_rows = pd.read_csv(tables.companion(out, "claims"))
     assert claim_rows["claim"].tolist() == list(studies.CLAIM_KEYS[:4])  # the study's claims, none testable
-    assert (claim_rows["n_seeds"] == 0).all() and (claim_rows["verdict"] == "inconclusive").all()
+    assert (claim_rows["n_seeds"] == 0).all() and (claim_rows["note"] == "arms not run").all()
+    assert claim_rows["verdict"].tolist() == ["inconclusive"] + ["not tested: gate"] * 3  # no gate arms
 
 
 def test_paper_csv_holds_the_papers_main_numbers():

@@ -268,7 +268,7 @@ def test_full_run_of_the_test_config(tmp_path):
     assert {v for k, v in verdicts.items() if k not in ("videomae_gt_scratch", "in_domain_gt_scratch",
                                                         "more_data_helps", "in_domain_ge_out_of_domain")} == \
         {"not tested: gate"}
-    assert "Holm-adjusted" in (results / "table_claims.md").read_text()
+    assert "a graphical procedure (Bretz et al. 2009)" in (results / "table_claims.md").read_text()
     assert len(list((results / "figures" / "reconstruct").glob("videomae_*.png"))) == 5
     assert sorted(p.name for p in (results / "figures" / "samples").glob("*.png")) == ["tiny-clean.png",
                                                                                       "tiny-clutter.png"]

@@ -7,20 +7,25 @@ worded (superiority, non-inferiority, equivalence or trend; vmae.report.stats), 
 permutation p of the same hypothesis, the seeds A won, the compute each arm got and how the two
 budgets compare (``budget``, from FLOPs), and whether the arms meet the claim's premise.
 
-``finalise`` applies the pre-registered family rule (the README's "How a claim gets its verdict"):
+``finalise`` applies the pre-registered rule (the README's "How a claim gets its verdict"): the
+graphical procedure of ``vmae.report.procedure`` over the graph written in
+``vmae.report.studies`` (``RULE_INITIAL``, ``RULE_EDGES``) gives each claim its level; a row is
+decided when the rule's p-value (the larger of the t-test's and the sign-flip test's) is below its
+level, Holm within the claim's rows. Controls (``role: control``) are design checks outside it, each
+at ``ALPHA``. A row whose arms fail the claim's premise is "not tested: premise"; a claim none of
+whose rows can be tested is out of the design and passes its share on, except the gate: without its
+arms, nothing else is tested.
 
-1. the gate (``role: gate``, VideoMAE > scratch) is tested first, Holm over its rows at ``ALPHA``;
-2. only if every gate row holds are the other claims tested: ``ALPHA`` is split equally over the
-   studies (``STUDY_ALPHA``), Holm within each study's rows. A study's table and the all-claims
-   table therefore give a claim the same verdict; a study other than data_efficiency cannot see
-   the gate, so its own table marks its verdicts conditional on it;
-3. controls (``role: control``) are design checks outside the family, each at ``ALPHA``;
-4. a row whose arms fail the claim's premise is "not tested: premise" and left out of its family.
+A study's own table cannot see the claims of the studies before it in the graph: it takes the
+claims it waits on as decided and says so in each row's note; the all-claims table
+(``results/table_claims.csv``) applies the whole rule. The main job's table holds the gate and
+Table 2, into which nothing flows from elsewhere, so its verdicts are the all-claims table's.
 
-Every row carries its minimum detectable effect at its seeds (80% power, at its family level
-divided by the family's size). The command gathers the per-study claim files that `vmae table`
-writes (``results/table_<study>_claims.csv``): ``results/table_claims.csv`` and ``.md``. A claim
-whose arms the config does not run is listed with no seeds.
+Every row carries the level it was tested at, the level its seeds were planned for (every claim it
+waits on decided), and its minimum detectable effect under the rule (``stats.minimum_detectable_effect``).
+The command gathers the per-study claim files that `vmae table` writes
+(``results/table_<study>_claims.csv``): ``results/table_claims.csv`` and ``.md``. A claim whose arms
+the config does not run is listed with no seeds.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from vmae.errors import UserError
-from vmae.report import stats
+from vmae.report import procedure, stats
 from vmae.report.studies import (
     CLAIM_KEYS,
     CLAIMS_BY_KEY,
@@ -44,22 +49,24 @@ from vmae.report.studies import (
     LARGEST,
     MARGIN_REASON,
     NOT_TARGET,
+    RULE_EDGES,
+    RULE_INITIAL,
     SCRATCH,
     SMALLEST,
     STUDIES,
-    STUDY_NAMES,
     TARGET,
     Claim,
     claims_of,
 )
 
-STUDY_ALPHA = stats.ALPHA / len(STUDY_NAMES)  # each study's share once the gate holds
+GATE_KEY = next(c.key for c in CLAIMS_BY_KEY.values() if c.role == GATE)
 ROW_COLUMNS = ["claim", "role", "study", "text", "target", "protocol", "a", "b", "test", "margin", "paper",
                "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "sd", "wins", "win_ci_low", "win_ci_high",
-               "p_value", "sign_flip_p", "side", "seeds", "compute", "budget", "premise"]
+               "p_value", "sign_flip_p", "side", "resolution", "differences", "seeds", "compute", "budget",
+               "premise"]
 NUMERIC_COLUMNS = ["margin", "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "sd", "wins", "win_ci_low",
-                   "win_ci_high", "p_value", "sign_flip_p", "side"]
-VERDICT_COLUMNS = ["family", "alpha", "p_adjusted", "sign_flip_p_adjusted", "mde", "verdict", "note"]
+                   "win_ci_high", "p_value", "sign_flip_p", "side", "resolution"]
+VERDICT_COLUMNS = ["p_rule", "level", "planned_level", "mde", "verdict", "note"]
 COLUMNS = ROW_COLUMNS + VERDICT_COLUMNS
 
 
@@ -102,9 +109,25 @@ def _by_arm(study: str, records: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {label: part for label, part in records.groupby(labels, sort=False)}
 
 
+def _top1(arm: pd.DataFrame) -> np.ndarray:
+    """The top-1 of an arm's records; a missing score stops here, naming the run."""
+    for _, record in arm[arm["top1"].isna()].iterrows():
+        raise ClaimsError(f"{record['target']}/{record['protocol']}/{record['init'] or 'scratch'} seed "
+                          f"{record['seed']}: top-1 is NaN (the run left no score)")
+    return arm["top1"].astype(float).to_numpy()
+
+
 def _scores(arm: pd.DataFrame) -> dict[int, float]:
     """seed -> top-1 of one arm's records."""
-    return {int(seed): float(top1) for seed, top1 in zip(arm["seed"], arm["top1"])}
+    return {int(seed): float(top1) for seed, top1 in zip(arm["seed"], _top1(arm))}
+
+
+def resolution(*arms: pd.DataFrame) -> float:
+    """The step of top-1 in the arms' evaluations: 100 / the fewest videos any of them scored (one
+    video); 0 where the metrics do not say."""
+    videos = pd.concat([arm["eval_videos"] for arm in arms if "eval_videos" in arm]).dropna() \
+        if any("eval_videos" in arm for arm in arms) else pd.Series(dtype=float)
+    return 100.0 / float(videos.min()) if len(videos) and videos.min() > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- compute
@@ -149,7 +172,7 @@ def budget(a: pd.DataFrame, b: pd.DataFrame) -> str:
 
 
 def _row(claim: Claim, where: dict[str, Any], a_label: str, b_label: str, d: stats.PairedDifference,
-         test: stats.TestResult, compute: str, budget_text: str, premise: str | None) -> dict[str, Any]:
+         test: stats.TestResult, step: float, compute: str, budget_text: str, premise: str | None) -> dict[str, Any]:
     win_low, win_high = d.win_interval()
     return {
         "claim": claim.key, "role": claim.role, "study": claim.study, "text": claim.text,
@@ -157,6 +180,7 @@ def _row(claim: Claim, where: dict[str, Any], a_label: str, b_label: str, d: sta
         "test": claim.test, "margin": claim.margin, "paper": claim.paper, "n_seeds": d.n, "diff": d.mean,
         "diff_ci_low": d.low, "diff_ci_high": d.high, "sd": d.sd, "wins": d.wins, "win_ci_low": win_low,
         "win_ci_high": win_high, "p_value": test.p_value, "sign_flip_p": test.sign_flip_p, "side": test.side,
+        "resolution": step, "differences": ";".join(f"{v:.12g}" for v in d.differences),
         "seeds": ",".join(map(str, d.seeds)), "compute": compute, "budget": budget_text, "premise": premise or "",
     }
 
@@ -167,10 +191,12 @@ def _pair_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> li
         for b_label, b in _by_arm(claim.study, select(members, claim.b)).items():
             if a_label == b_label:
                 continue
-            d = stats.paired_difference(_scores(a), _scores(b))
+            step = resolution(a, b)
+            d = stats.paired_difference(_scores(a), _scores(b), step)
             premise = claim.premise.check(a, b) if claim.premise else None
-            rows.append(_row(claim, where, a_label, b_label, d, stats.test(d.differences, claim.test, claim.margin),
-                             f"A: {_compute(a)}; B: {_compute(b)}", budget(a, b), premise))
+            rows.append(_row(claim, where, a_label, b_label, d, stats.test(d.differences, claim.test, claim.margin,
+                                                                           step),
+                             step, f"A: {_compute(a)}; B: {_compute(b)}", budget(a, b), premise))
     return rows
 
 
@@ -181,8 +207,17 @@ def trend_slopes(arms: pd.DataFrame) -> dict[int, float]:
     for seed, part in arms.groupby("seed"):
         x = np.log2(part["pretrain_videos"].astype(float).to_numpy())
         if len(set(x)) >= 2:
-            slopes[int(seed)] = float(np.polyfit(x, part["top1"].astype(float).to_numpy(), 1)[0])
+            slopes[int(seed)] = float(np.polyfit(x, _top1(part), 1)[0])
     return slopes
+
+
+def slope_resolution(sizes: list[int], step: float) -> float:
+    """The smallest change of a slope on log2(sizes) that one video's change of top-1 (``step``) at
+    one size makes: step x |x_i - mean x| / sum (x - mean x)^2, over the sizes where it is not 0."""
+    x = np.log2(np.asarray(sizes, dtype=float))
+    lever = np.abs(x - x.mean())
+    spread = float(((x - x.mean()) ** 2).sum())
+    return step * float(lever[lever > 0].min()) / spread if spread > 0 and step > 0 else 0.0
 
 
 def _trend_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> list[dict[str, Any]]:
@@ -190,8 +225,9 @@ def _trend_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> l
     if arms.empty:
         return []
     slopes = trend_slopes(arms)
-    d = stats.paired_difference(slopes, dict.fromkeys(slopes, 0.0))
     sizes = sorted(set(arms["pretrain_videos"].astype(int)))
+    step = slope_resolution(sizes, resolution(arms))
+    d = stats.paired_difference(slopes, dict.fromkeys(slopes, 0.0), step)
     label = f"{sizes[0]}-{sizes[-1]} videos ({len(sizes)} sizes): slope per doubling"
     premise = claim.premise.check(arms, arms) if claim.premise else None
     by_size = {size: arms[arms["pretrain_videos"] == size] for size in sizes}
@@ -201,7 +237,7 @@ def _trend_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> l
     else:
         compute = "; ".join(f"{size} videos: {_compute(part)}" for size, part in by_size.items())
         budget_text = "; ".join(f"{size} vs {sizes[0]} videos: {text}" for size, text in budgets.items())
-    return [_row(claim, where, label, "", d, stats.test(d.differences, claim.test, claim.margin),
+    return [_row(claim, where, label, "", d, stats.test(d.differences, claim.test, claim.margin, step), step,
                  compute, budget_text, premise)]
 
 
@@ -222,90 +258,132 @@ def evaluate(study: str, records: pd.DataFrame) -> pd.DataFrame:
         found = _claim_rows(claim, records)
         rows += found or [{"claim": claim.key, "role": claim.role, "study": study, "text": claim.text,
                            "test": claim.test, "margin": claim.margin, "paper": claim.paper, "n_seeds": 0,
-                           "wins": 0, "compute": "arms not in this config", "premise": ""}]
+                           "wins": 0, "differences": "", "compute": "arms not in this config", "premise": ""}]
     return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
-# --------------------------------------------------------------------------- the family rule
+# --------------------------------------------------------------------------- the rule
 
 
-def _family(row: pd.Series) -> str:
-    return {GATE: "gate", CONTROL: "control"}.get(row["role"], row["study"])
+def _graph() -> procedure.Graph:
+    return procedure.Graph.build(CLAIM_KEYS, RULE_INITIAL, RULE_EDGES)
 
 
-def _family_alpha(family: str) -> float:
-    return stats.ALPHA if family in ("gate", "control") else STUDY_ALPHA
+def _testable(row: pd.Series) -> bool:
+    return row["premise"] == "" and row["n_seeds"] > 0
 
 
-def _adjust(rows: pd.DataFrame, column: str) -> pd.Series:
-    """Holm-adjusted ``column`` (a p-value) within each family (controls: each alone, unadjusted)."""
-    adjusted = pd.Series(math.nan, index=rows.index)
-    tested = rows[rows["premise"].fillna("") == ""]
-    for family, part in tested.groupby("family", sort=False):
-        values = part[column].astype(float)
-        adjusted[part.index] = values if family == "control" else stats.holm(values.to_list())
-    return adjusted
+def _row_test(row: pd.Series) -> procedure.RowTest:
+    p = max(float(row["p_value"]), float(row["sign_flip_p"]))
+    return procedure.RowTest(p, int(row["n_seeds"]) >= stats.MIN_SEEDS and not math.isnan(p))
 
 
-def _mde(row: pd.Series, family_size: int) -> float:
-    alpha = row["alpha"] / max(family_size, 1)
-    return stats.minimum_detectable_effect(float(row["sd"]), int(row["n_seeds"]), alpha)
+def _design(rows: pd.DataFrame) -> tuple[dict[str, list[int]], set[str], set[str]]:
+    """The rule's nodes in ``rows``: claim -> the indices of its testable rows; the claims out of the
+    design (none of their rows testable, or not in this table when the gate is); the claims taken
+    as decided (a table without the gate: the claims its rows wait on)."""
+    rule_rows = rows[rows["role"] != CONTROL]
+    nodes = {key: [i for i in part.index if _testable(rows.loc[i])] for key, part in rule_rows.groupby("claim")}
+    removed = {key for key, indices in nodes.items() if not indices and key != GATE_KEY}
+    assumed: set[str] = set()
+    absent = {c.key for c in CLAIMS_BY_KEY.values() if c.role != CONTROL} - set(nodes)
+    if GATE_KEY in nodes:
+        removed |= absent  # not in this config: out of the design
+    else:
+        waits = set().union(*(procedure.ancestors(key, RULE_EDGES) for key in nodes)) if nodes else set()
+        assumed = absent & waits
+    return {k: v for k, v in nodes.items() if k not in removed}, removed, assumed
 
 
-def gate_state(rows: pd.DataFrame) -> bool | None:
-    """True when every gate row holds, False when a gate row was tested and does not, None when no
-    gate row is among ``rows`` (a study other than data_efficiency)."""
-    gate = rows[(rows["role"] == GATE) & (rows["n_seeds"] > 0)]
-    if gate.empty:
-        return None
-    return bool((gate["verdict"] == stats.HOLDS).all())
+def _levels(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, set[str], set[str]]:
+    """Each row's level and whether it was rejected, under the graph (controls: alone at ALPHA);
+    each row's planned level (Bonferroni over its claim's rows at the level of its claim once every
+    claim it waits on is decided); the claims decided and those assumed decided."""
+    level = pd.Series(0.0, index=rows.index)
+    rejected = pd.Series(False, index=rows.index)
+    planned = pd.Series(math.nan, index=rows.index)
+    nodes, removed, assumed = _design(rows)
+    result = procedure.run(_graph(), stats.ALPHA, {key: [_row_test(rows.loc[i]) for i in indices]
+                                                    for key, indices in nodes.items()}, removed, assumed)
+    for key, indices in nodes.items():
+        plan = procedure.planning_level(key, _graph(), stats.ALPHA, RULE_EDGES, removed) / max(len(indices), 1)
+        for position, i in enumerate(indices):
+            outcome = result.rows.get((key, position), procedure.Outcome(0.0, False))
+            level[i], rejected[i], planned[i] = outcome.level, outcome.rejected, plan
+    for i in rows.index[(rows["role"] == CONTROL)]:
+        if _testable(rows.loc[i]):
+            level[i] = planned[i] = stats.ALPHA
+            rejected[i] = _row_test(rows.loc[i]).testable and _row_test(rows.loc[i]).p < stats.ALPHA
+    return level, rejected, planned, set(result.decided), assumed
 
 
-def _note(row: pd.Series, gate: bool | None) -> str:
+def _mde(row: pd.Series) -> float:
+    level = row["level"] if row["level"] > 0 else row["planned_level"]
+    if math.isnan(level) or not row["n_seeds"]:
+        return math.nan
+    return stats.minimum_detectable_effect(float(row["sd"]), int(row["n_seeds"]), float(level), row["test"],
+                                           float(row["margin"]))
+
+
+def _verdict(row: pd.Series, rejected: bool, gate_decided: bool) -> str:
+    if row["premise"]:
+        return stats.NOT_TESTED_PREMISE
+    if not gate_decided and row["role"] == "claim":
+        return stats.NOT_TESTED_GATE
+    if row["n_seeds"] == 0:
+        return stats.INCONCLUSIVE
+    if row["level"] == 0:
+        return stats.NOT_REACHED
+    return stats.verdict(row["test"], rejected, int(row["side"]))
+
+
+def _note(row: pd.Series, decided: set[str], assumed: set[str]) -> str:
     if row["premise"]:
         return f"premise: {row['premise']}"
     if row["n_seeds"] == 0:
         return "arms not run"
-    if row["n_seeds"] < stats.fewest_seeds(row["alpha"]):
-        return f"fewer than the {stats.fewest_seeds(row['alpha'])} seeds a verdict needs at alpha {row['alpha']:g}"
-    if math.isnan(row["p_value"]):
-        return "no spread in the paired differences: the t-test says nothing"
+    if row["verdict"] == stats.NOT_TESTED_GATE:
+        return "the gate (VideoMAE > scratch) was not decided"
+    if row["verdict"] == stats.NOT_REACHED:
+        waits = sorted(procedure.ancestors(row["claim"], RULE_EDGES) - decided - assumed)
+        return f"waits on {', '.join(waits)}"
+    notes = []
+    if row["n_seeds"] < stats.fewest_seeds(row["level"]):
+        notes.append(f"fewer than the {stats.fewest_seeds(row['level'])} seeds a verdict needs at level "
+                     f"{row['level']:.3g}")
+    elif math.isnan(row["p_value"]):
+        notes.append("no spread in the paired differences: the t-test says nothing")
     if row["role"] == CONTROL:
-        return "control: a design check outside the family"
-    if row["role"] != GATE and gate is None:
-        return "conditional on the gate (VideoMAE > scratch), not in this table: results/table_claims.md applies it"
-    return ""
+        notes.append("control: a design check outside the family, at 0.05")
+    waits = procedure.ancestors(row["claim"], RULE_EDGES) & assumed
+    if waits:
+        notes.append(f"conditional: takes {', '.join(sorted(waits))} as decided; results/table_claims.md "
+                     "applies the whole rule")
+    return "; ".join(notes)
 
 
 def finalise(rows: pd.DataFrame) -> pd.DataFrame:
-    """The family rule (module docstring) over ``rows``: each row's family, its level, its adjusted
-    p-value, minimum detectable effect, verdict and a note; in the order of ``CLAIMS``."""
-    rows = rows.copy()
+    """The rule (module docstring) over ``rows``: each row's rule p-value, the level it was tested at
+    and the level it was planned for, its minimum detectable effect, verdict and a note; in the
+    order of ``CLAIMS``."""
+    rows = rows.copy().reset_index(drop=True)
     rows["premise"] = rows["premise"].fillna("")
-    rows["family"] = rows.apply(_family, axis=1)
-    rows["alpha"] = rows["family"].map(_family_alpha)
-    rows["p_adjusted"] = _adjust(rows, "p_value")
-    rows["sign_flip_p_adjusted"] = _adjust(rows, "sign_flip_p")
-    sizes = rows[(rows["premise"] == "") & rows["p_value"].notna()].groupby("family").size()
-    rows["mde"] = [_mde(row, 1 if row["family"] == "control" else int(sizes.get(row["family"], 1)))
-                   for _, row in rows.iterrows()]
-    rows["verdict"] = [stats.verdict(r["test"], r["p_adjusted"], r["sign_flip_p_adjusted"], r["side"],
-                                     int(r["n_seeds"]), r["alpha"]) for _, r in rows.iterrows()]
-    rows.loc[rows["premise"] != "", "verdict"] = stats.NOT_TESTED_PREMISE
-    gate = gate_state(rows)
-    if gate is False:
-        closed = (rows["role"] == "claim") & (rows["premise"] == "")
-        rows.loc[closed, "verdict"] = stats.NOT_TESTED_GATE
-    rows["note"] = [_note(row, gate) for _, row in rows.iterrows()]
+    rows["differences"] = rows["differences"].fillna("") if "differences" in rows else ""
+    rows["p_rule"] = rows[["p_value", "sign_flip_p"]].astype(float).max(axis=1, skipna=False)
+    rows["level"], rejected, rows["planned_level"], decided, assumed = _levels(rows)
+    gate_decided = GATE_KEY in decided or GATE_KEY in assumed
+    rows["verdict"] = [_verdict(row, bool(rejected[i]), gate_decided) for i, row in rows.iterrows()]
+    rows["mde"] = [_mde(row) for _, row in rows.iterrows()]
+    rows["note"] = [_note(row, decided, assumed) for _, row in rows.iterrows()]
     order = {key: i for i, key in enumerate(CLAIM_KEYS)}
     rows = rows.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     for column in ("diff", "diff_ci_low", "diff_ci_high", "mde"):
         rows[column] = rows[column].astype(float).round(2)
-    for column in ("p_adjusted", "sign_flip_p_adjusted", "win_ci_low", "win_ci_high", "alpha"):
+    for column in ("win_ci_low", "win_ci_high"):
         rows[column] = rows[column].astype(float).round(4)
-    # what the all-claims table adjusts again (p) and plans from (sd): 12 significant digits, so
-    # re-reading a study's file gives the same adjusted p-values, not ones built from rounded p
-    for column in ("p_value", "sign_flip_p", "sd"):
+    # what the all-claims table tests again (p), plans from (sd) and compares with (levels):
+    # 12 significant digits, so re-reading a study's file gives the same verdicts
+    for column in ("p_value", "sign_flip_p", "p_rule", "sd", "level", "planned_level", "resolution"):
         rows[column] = rows[column].astype(float).map(lambda v: float(f"{v:.12g}"))
     return rows[COLUMNS]
 
@@ -332,6 +410,21 @@ def _wins(r: pd.Series) -> str:
     return f"{int(r['wins'])}/{int(r['n_seeds'])} [{r['win_ci_low']:.2f}, {r['win_ci_high']:.2f}]"
 
 
+def _p(value: float) -> str:
+    return "" if pd.isna(value) else f"{value:.3g}"
+
+
+def _mde_text(r: pd.Series) -> str:
+    """The MDE as its test reads it (vmae.report.stats.minimum_detectable_effect)."""
+    mde = r["mde"]
+    if pd.isna(mde):
+        return "equal arms not shown equivalent" if r["test"] == stats.EQUIVALENCE and r["n_seeds"] else ""
+    if math.isinf(mde):
+        return "none at these seeds"
+    return {stats.NON_INFERIORITY: f"A - B >= {mde:+.1f}", stats.EQUIVALENCE: f"|A - B| <= {mde:.1f}",
+            stats.TREND: f"slope {mde:.1f}"}.get(r["test"], f"|A - B| {mde:.1f}")
+
+
 def _test(r: pd.Series) -> str:
     claim = CLAIMS_BY_KEY[r["claim"]]
     return f"{claim.test}: {claim.wording}"
@@ -339,7 +432,8 @@ def _test(r: pd.Series) -> str:
 
 def display(rows: pd.DataFrame) -> pd.DataFrame:
     """The claims as a reader wants them: claim, test, paper, our paired difference with its interval,
-    the seeds won, the adjusted p and its family, the verdict and what the run could detect."""
+    the seeds won, both tests' p-values, the level the rule tested the row at, the verdict and what the
+    run could detect."""
     def arms(r: pd.Series) -> str:
         return "" if pd.isna(r["a"]) else (f"{r['a']} - {r['b']}" if r["b"] else r["a"])
 
@@ -349,9 +443,9 @@ def display(rows: pd.DataFrame) -> pd.DataFrame:
         "test": rows.apply(_test, axis=1), "paper (A vs B)": rows["paper"],
         "ours: A - B, 95% CI (points)": rows.apply(_effect, axis=1), "seeds": rows["n_seeds"],
         "A won (95% CI)": rows.apply(_wins, axis=1),
-        "p (adj.)": rows["p_adjusted"], "sign-flip p (adj.)": rows["sign_flip_p_adjusted"],
-        "family (alpha)": [f"{f} ({a:g})" for f, a in zip(rows["family"], rows["alpha"])],
-        "verdict": rows["verdict"], "MDE (80%)": rows["mde"], "note": rows["note"].fillna(""),
+        "p (t-test)": rows["p_value"].map(_p), "p (sign-flip)": rows["sign_flip_p"].map(_p),
+        "level": rows["level"].map(_p), "planned level": rows["planned_level"].map(_p),
+        "verdict": rows["verdict"], "MDE (80%)": rows.apply(_mde_text, axis=1), "note": rows["note"].fillna(""),
         "budget": rows["budget"].astype(object).fillna(""), "compute": rows["compute"],
     })
 
@@ -364,17 +458,22 @@ def rule_text(rows: pd.DataFrame) -> str:
         f"{len(rows)} rows: {summary}. Effect: mean paired difference A - B in top-1 points over the seeds both "
         f"arms ran, with its 95% interval ({stats.INTERVAL}). Each claim is tested as it is worded: superiority "
         f"(two-sided paired t-test of 0), non-inferiority (of -margin), equivalence (two one-sided tests) or a "
-        f"trend (per-seed slope of top-1 on log2 videos). Margin: {MARGIN_REASON} Family rule, fixed before any "
-        f"run: the gate (VideoMAE > scratch) first, Holm at {stats.ALPHA:g}; only if it holds, the other claims, "
-        f"{stats.ALPHA:g} split over the {len(STUDY_NAMES)} studies ({STUDY_ALPHA:g} each), Holm within each; "
-        f"controls alone at {stats.ALPHA:g}, outside the family; a row whose arms fail the claim's premise is not "
-        f"tested. Verdict when the t-test's and the sign-flip test's p-values, each Holm-adjusted in the family, "
-        f"are both below its alpha: holds / non-inferior / equivalent, or reversed on the other side; otherwise "
-        f"inconclusive, and always with fewer than {stats.MIN_SEEDS} seeds or differences of no spread. Sign-flip "
-        f"p: the exact permutation test of the same hypothesis (no normality; it cannot fall below 2/2^n, so a "
-        f"verdict at alpha needs 2/2^n < alpha). A won: seeds where A beat B, Clopper-Pearson 95% interval. "
-        f"MDE: the smallest true difference the row's test finds with 80% power at its seeds and its level "
-        f"(family alpha / family size). Budget: pretraining FLOPs and steps (seconds shown, never used)."
+        f"trend (per-seed slope of top-1 on log2 videos), and by the sign-flip permutation test of the same "
+        f"hypothesis (no normality; exact up to {stats.EXACT_SIGN_FLIP_SEEDS} seeds; it cannot fall below 2/2^n). "
+        f"Margin: {MARGIN_REASON} The rule, fixed before any run: a graphical procedure (Bretz et al. 2009) holds "
+        f"the family-wise error of every verdict at {stats.ALPHA:g}. The gate (VideoMAE > scratch) holds all of "
+        f"it first; a decided claim passes its level on (vmae/report/studies.py: Table 2 in sequence at "
+        f"{stats.ALPHA:g}, then MoCo v3 > scratch and the side studies, each study's claims in sequence). A row "
+        f"is decided when both p-values are below its level (Holm over a claim's rows) with at least "
+        f"{stats.MIN_SEEDS} seeds: holds / non-inferior / equivalent, or reversed on the other side; otherwise "
+        f"inconclusive, not reached (no level came to it), or not tested (its gate undecided, its premise "
+        f"failed). Controls alone at {stats.ALPHA:g}, outside the family. Differences that do not differ by "
+        f"one test video have no spread and get no verdict. A won: seeds where A beat B, Clopper-Pearson 95% "
+        f"interval. Planned level: the row's level once every claim it waits on is decided. MDE: what the rule "
+        f"decides with 80% power at the row's seeds and level (or planned level), simulated with both tests "
+        f"(superiority, trend: the smallest true effect; non-inferiority: the smallest true A - B shown "
+        f"non-inferior; equivalence: the largest true |A - B| shown equivalent). Budget: pretraining FLOPs and "
+        f"steps (seconds shown, never used)."
     )
 
 
@@ -383,7 +482,7 @@ def read_claims(paths: list[str | Path]) -> pd.DataFrame:
     parts = []
     for path in map(Path, paths):
         try:
-            part = pd.read_csv(path, dtype={c: str for c in ("a", "b", "target", "protocol", "premise")},
+            part = pd.read_csv(path, dtype={c: str for c in ("a", "b", "target", "protocol", "premise", "differences")},
                                keep_default_na=False, na_values={c: [""] for c in NUMERIC_COLUMNS})
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise ClaimsError(f"{path}: cannot read claims ({err})") from None

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from vmae.report import runs
+from vmae.report.procedure import Edge
 
 Evaluation = tuple[str, int, "runs.PretrainRun | None"]  # (target, seed, init); None = from scratch
 Grid = Callable[[Mapping[str, Any], list[int]], Iterator[Evaluation]]
@@ -261,3 +262,51 @@ CLAIMS_BY_KEY = {c.key: c for c in CLAIMS}
 def claims_of(study: str) -> tuple[Claim, ...]:
     """The claims a study tests."""
     return tuple(c for c in CLAIMS if c.study == study)
+
+
+# --------------------------------------------------------------------------- the rule's graph
+
+# How alpha flows between the claims (vmae.report.procedure), written down before any run. The gate
+# holds all of alpha at first; a decided claim passes its share along its edges. Why this shape:
+# - The gate, then Table 2 in a fixed sequence, each claim at the full 0.05: the main job runs 6
+#   seeds, whose sign-flip floor (2/2^6 = 0.031) only a level above 0.031 can reach, so its claims
+#   must be tested one at a time. VideoMAE > MoCo v3 fine-tuned comes first (the paper's central
+#   comparison after the gate), then the linear probe (Table 3).
+# - After the probe, MoCo v3 > scratch (a statement about the baseline, not about VideoMAE) gets
+#   0.65 of alpha, so that 6 seeds still reach it (0.0325 > 0.031), and the four side studies share
+#   the other 0.35 (0.0044 each: 9 seeds). When MoCo v3 > scratch is decided, its share goes to them
+#   (0.0125 each: 8 seeds). Nothing flows back into Table 2, so the main job's table gives the same
+#   verdicts as the all-claims table.
+# - Within a side study its claims are a fixed sequence (each at the study's whole share), in the
+#   order of the paper's emphasis: tube masking (the method's choice) before random > frame; 0.9 >
+#   0.5 ("clearly worse") before 0.9 >= 0.75 (Table 1), 0.9 >= 0.95 and 0.95 within 3 of 0.9 ("still
+#   good", the weakest statement). A study whose claims are all decided passes its share equally to
+#   the other three (recycling: no claim waits on it).
+# - Rows of one claim (its targets) share its level by Holm; the claim passes its share on only when
+#   every row is decided. Controls stay outside, each at 0.05.
+TABLE2_TO_SIDE = 0.35  # the linear probe's share that goes to the side studies (the rest: MoCo v3 > scratch)
+SIDE_HEADS = ("tube_gt_random", "ratio_0.9_gt_0.5", "in_domain_ge_out_of_domain", "more_data_helps")
+SIDE_ENDS = {"tube_gt_random": "random_gt_frame", "ratio_0.9_gt_0.5": "ratio_0.95_still_good",
+             "in_domain_ge_out_of_domain": "in_domain_ge_out_of_domain", "more_data_helps": "more_data_helps"}
+
+
+def _chain(*keys: str, reason: str) -> tuple[Edge, ...]:
+    return tuple(Edge(a, b, 1.0, reason) for a, b in zip(keys, keys[1:]))
+
+
+RULE_INITIAL = {"videomae_gt_scratch": 1.0}
+RULE_EDGES: tuple[Edge, ...] = (
+    *_chain("videomae_gt_scratch", "videomae_gt_mocov3", "videomae_gt_mocov3_linprobe",
+            reason="Table 2 in a fixed sequence at the full level: the main job's 6 seeds need > 0.031"),
+    Edge("videomae_gt_mocov3_linprobe", "mocov3_gt_scratch", 1 - TABLE2_TO_SIDE,
+         "the baseline's claim, at 0.0325: within reach of the main job's 6 seeds"),
+    *(Edge("videomae_gt_mocov3_linprobe", head, TABLE2_TO_SIDE / len(SIDE_HEADS),
+           "the side studies start once VideoMAE's Table 2 claims are decided") for head in SIDE_HEADS),
+    *(Edge("mocov3_gt_scratch", head, 1 / len(SIDE_HEADS), "the baseline's share, once decided", recycle=True)
+      for head in SIDE_HEADS),
+    *_chain("tube_gt_random", "random_gt_frame", reason="the paper's masking choice first"),
+    *_chain("ratio_0.9_gt_0.5", "ratio_0.9_ge_0.75", "ratio_0.9_ge_0.95", "ratio_0.95_still_good",
+            reason="the paper's ratio statements, strongest first"),
+    *(Edge(SIDE_ENDS[head], other, 1 / (len(SIDE_HEADS) - 1), "a finished study's share to the others",
+           recycle=True) for head in SIDE_HEADS for other in SIDE_HEADS if other != head),
+)

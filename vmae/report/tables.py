@@ -17,8 +17,8 @@ Writes four files:
   paired difference A - B over shared seeds with its 95% t-interval, the two-sided paired t-test's
   p-value (descriptive: no family, no verdict) and the seeds A won (``wins``, k/n);
 - ``FILE_claims.csv``: the paper's claims this study tests (vmae.report.claims), under the same
-  family rule as ``vmae claims`` (the gate is data_efficiency's; other studies mark their verdicts
-  conditional on it);
+  rule as ``vmae claims`` (the gate and Table 2 are data_efficiency's; other studies take the claims
+  they wait on as decided and say so);
 - ``FILE.md``: the three as Markdown.
 """
 
@@ -84,11 +84,27 @@ def _clips(metrics: dict) -> float:
     return float(round(rate * wall)) if rate is not None and wall is not None else math.nan
 
 
+def _score(metrics: dict, path: Path) -> float:
+    """A run's top-1; a missing or NaN score stops here, naming the file."""
+    top1 = float(_field(metrics, "top1", path))
+    if math.isnan(top1):
+        raise TableError(f"{path}: top1 is NaN (the run left no score); rerun it or remove the file")
+    return top1
+
+
+def _scored_videos(metrics: dict) -> float:
+    """How many evaluation videos a run's top-1 counts (its resolution is 100 / that); NaN unrecorded."""
+    if "val_videos" not in metrics:
+        return math.nan
+    return float(metrics["val_videos"] - metrics.get("val_bad_videos", 0))
+
+
 def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluation records (one per eval metrics.json) and pretraining records, keyed by run.
 
     Evaluations: target, protocol, seed, method, init, source ("scratch" for no pretraining),
-    fraction, masking, mask_ratio, top1, top5, train_videos, eval_steps, eval_flops, eval_s.
+    fraction, masking, mask_ratio, top1, top5, eval_videos (scored), train_videos, eval_steps,
+    eval_flops, eval_s.
     Pretraining: init (run name) and ``PRETRAIN_COLUMNS`` (skill and trivial loss: VideoMAE only).
     """
     evals, pretrains = [], []
@@ -121,8 +137,9 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "fraction": init.fraction if init else None,
             "masking": init.masking if init else None,
             "mask_ratio": init.mask_ratio if init else None,
-            "top1": float(_field(metrics, "top1", path)),
+            "top1": _score(metrics, path),
             "top5": float(_field(metrics, "top5", path)),
+            "eval_videos": _scored_videos(metrics),
             "train_videos": int(_field(metrics, "train_videos", path)),
             "eval_steps": _steps(metrics, path) if "epochs" in metrics else math.nan,  # the probe has none
             "eval_flops": float(metrics.get("train_flops", math.nan)),
