@@ -46,7 +46,7 @@ def unpatchify(
     return x.reshape(b, c, slots * tubelet_size, rows * patch_size, cols * patch_size)
 
 
-def _patch_stats(patches: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def patch_stats(patches: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """patches: (B, N, t*p*p*C) -> pixels (B, N, t*p*p, C), their per-channel mean and std + eps."""
     pixels = patches.reshape(*patches.shape[:2], -1, channels)
     mean = pixels.mean(dim=-2, keepdim=True)
@@ -135,7 +135,7 @@ class VideoMAE(nn.Module):
         cubes = gather_tubelets(video, masked_idx, self.patch_size, self.tubelet_size)  # (B, M, C, t, p, p)
         patches = cubes.permute(0, 1, 3, 4, 5, 2).flatten(2)  # (B, M, t*p*p*C), vectors (t, p, p, C)
         if norm_pix:
-            pixels, mean, scale = _patch_stats(patches, video.shape[1])
+            pixels, mean, scale = patch_stats(patches, video.shape[1])
             patches = ((pixels - mean) / scale).flatten(2)
         return patches
 
@@ -159,7 +159,7 @@ class VideoMAE(nn.Module):
         masked_idx = split_mask(mask)[1].to(video.device)
         pred = pred.float().reshape(*masked_idx.shape, -1)
         if norm_pix:
-            _, mean, scale = _patch_stats(_gather_tokens(patches, masked_idx), video.shape[1])
+            _, mean, scale = patch_stats(_gather_tokens(patches, masked_idx), video.shape[1])
             pred = (pred.reshape(*pred.shape[:2], -1, video.shape[1]) * scale + mean).flatten(2)
         filled = patches.scatter(1, masked_idx[..., None].expand(-1, -1, patches.shape[-1]), pred.to(patches.dtype))
         return unpatchify(filled, self.grid, patch_size, tubelet_size)
