@@ -27,14 +27,16 @@ def test_paper_configs_are_the_recipes_micro_batches_on_vit_b():
         assert (cfg.model.size, cfg.model.img_size, cfg.model.num_frames, cfg.model.tubelet_size) == (
             "vit_base", 224, 16, 2)
         assert cfg.device == "cuda" and cfg.compile and cfg.optim.epochs == 1 and cfg.optim.warmup_epochs == 0
-        # one GPU holds the micro-batch and accumulates the recipe's global batch in 8 micro-steps
-        assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv()) == 8
+    # one GPU holds the micro-batch and accumulates the recipe's global batch: K400's official 2048
+    # (VideoMAE) and 512 (fine-tuning) videos in 64 and 32 micro-steps, MoCo v3's 256 in 8
+    assert [accumulation_steps(m.config.optim.batch_size, m.config.optim.micro_batch_size, DistEnv())
+            for m in found] == [64, 64, 8, 32]
     videomae, _, moco, finetune = found
     assert (videomae.config.optim.micro_batch_size, videomae.config.optim.batch_size, memory.clips_a_video(videomae)
-            ) == (32, 256, 1)
+            ) == (32, 2048, 1)
     assert (moco.config.method, moco.config.optim.micro_batch_size, memory.clips_a_video(moco)) == ("mocov3", 32, 2)
     assert moco.config.moco.hidden_dim == 4096
-    assert (finetune.config.optim.micro_batch_size, memory.clips_a_video(finetune), finetune.num_classes) == (16, 2, 400)
+    assert (finetune.config.optim.micro_batch_size, memory.clips_a_video(finetune), finetune.num_classes) == (16, 1, 400)
     assert finetune.config.mixup == 0.8 and finetune.config.model.drop_path_rate == 0.1
     eager = memory.measurements(config, "k400", ["finetune"], [], "cuda", compile_model=False)
     assert not eager[0].config.compile

@@ -24,13 +24,18 @@ def test_a_dataset_entry_wins_and_appends_its_overrides():
 
 def test_paper_and_rehearsal_configs_merge_as_snakemake_merges_them():
     paper = load_workflow_config("workflow/config/paper.yaml")
-    # paper.yaml over config.yaml: its epochs, no step budget (steps: 0), its micro-batch
+    # paper.yaml over config.yaml: its epochs, no step budget (steps: 0), its micro-batch, then the
+    # UCF101 script's batch and lr (HMDB51 has no script of its own)
     assert recipe(paper, "videomae", "hmdb51") == Recipe(
-        "workflow/config/recipes/videomae_paper.yaml", 4800, ["optim.micro_batch_size=32"])
+        "workflow/config/recipes/videomae_paper.yaml", 4800,
+        ["optim.micro_batch_size=32", "optim.batch_size=192", "optim.base_lr=3e-4", "optim.min_lr=7.5e-6",
+         "optim.micro_batch_size=24"])
     assert "model.size=vit_base" in model_overrides(paper) and "model.img_size=224" in model_overrides(paper)
     rehearsal = load_workflow_config("workflow/config/rehearsal.yaml")  # extends paper.yaml
     assert rehearsal["model"]["size"] == "vit_micro" and rehearsal["studies"] == paper["studies"]
     assert recipe(rehearsal, "finetune", "ssv2").overrides[:2] == ["device=cpu", "compile=false"]
+    assert recipe(rehearsal, "videomae", "hmdb51").overrides[2:4] == ["optim.batch_size=4", "optim.micro_batch_size=2"]
+    assert len(recipe(rehearsal, "videomae", "hmdb51").overrides) == 6  # not paper.yaml's batch of 192
     default = load_workflow_config("workflow/config/config.yaml")
     assert recipe(default, "videomae", "synthetic-clean").overrides == ["optim.steps=350"]
 

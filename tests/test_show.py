@@ -63,3 +63,20 @@ def test_cli_writes_png_of_expected_size(tmp_path, tiny_dataset, capsys):
     assert pixels.shape[:2] == (round(height * show.DPI), round(width * show.DPI))
     assert pixels[..., :3].std() > 0.1  # frames drawn, not a blank canvas
     assert f"({round(width * show.DPI)}x{round(height * show.DPI)} px, 10 videos)" in capsys.readouterr().out
+
+
+def test_a_recipes_training_batch_with_its_augmentations(tmp_path, tiny_dataset, capsys):
+    """`--recipe`: the first videos' repeated clips as paper.yaml's UCF101 fine-tuning recipe draws them,
+    every frame of a clip in a row."""
+    from vmae.data.batch_view import augmented_batch
+
+    tiny = ["model.img_size=32", "model.patch_size=8", "model.num_frames=8", "data.erase_p=1.0"]
+    names, samples = augmented_batch(tiny_dataset, "workflow/config/recipes/finetune_paper_small.yaml", tiny, 3)
+    classes = [line.strip() for line in (tiny_dataset / "classes.txt").read_text().splitlines()]
+    assert len(names) == len(samples) == 6 and all(n.rsplit(" #", 1)[0] in classes for n in names)
+    assert [n[-2:] for n in names] == ["#0", "#1"] * 3  # two repeated clips a video
+    assert all(clip.shape == (8, 32, 32, 3) and clip.dtype == np.uint8 for _, clip in samples)
+    out = tmp_path / "batch.png"
+    assert vmae(["show", str(tiny_dataset), "--out", str(out), "--recipe",
+                 "workflow/config/recipes/finetune_paper_small.yaml", "--videos", "2", *tiny]) == 0
+    assert "4 videos" in capsys.readouterr().out and matplotlib.image.imread(out).shape[0] > 100

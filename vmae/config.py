@@ -41,6 +41,10 @@ class ModelConfig:
     qkv_bias: bool = True
     init_values: float = 0.0  # layer scale init; 0 disables layer scale
     drop_path_rate: float = 0.0  # stochastic depth (fine-tuning: 0.1 for ViT-B in the paper)
+    head_drop_rate: float = 0.0  # dropout of the pooled features before the head (official fc_drop_rate)
+    # init of the encoder blocks' Linear layers: "xavier" (uniform; the official pretraining model) or
+    # "trunc_normal" (std 0.02; the official fine-tuning model, what a scratch run starts from)
+    linear_init: Literal["xavier", "trunc_normal"] = "xavier"
     decoder_embed_dim: int = 64  # VideoMAE decoder width (ViT-B: 384)
     decoder_depth: int = 2  # VideoMAE decoder blocks (ViT-B: 4)
     decoder_num_heads: int = 4  # VideoMAE decoder heads (ViT-B: 6)
@@ -56,6 +60,7 @@ class ModelConfig:
         _check(self.num_frames % self.tubelet_size == 0, "model.num_frames", self.num_frames,
                f"a multiple of model.tubelet_size={self.tubelet_size}")
         _check(0.0 <= self.drop_path_rate < 1.0, "model.drop_path_rate", self.drop_path_rate, "in [0, 1)")
+        _check(0.0 <= self.head_drop_rate < 1.0, "model.head_drop_rate", self.head_drop_rate, "in [0, 1)")
 
 
 @dataclass
@@ -64,8 +69,22 @@ class DataConfig:
 
     frame_stride: int = 0  # dense sampling stride; 0 = the dataset's own (dataset.json)
     repeated_sampling: int = 1  # clips cut from one decoded video per visit (MAE-ST: 4)
+    # which frames make a clip: "dataset" (the dataset spec's sampling mode), or "dense" / "segments"
+    # for this run whatever the dataset's (the official pretraining samples every dataset densely)
+    sampling: Literal["dataset", "dense", "segments"] = "dataset"
+    # training crop: "multiscale" (the official pretraining's GroupMultiScaleCrop over `scales`) or
+    # "resized" (the official fine-tuning's RandomResizedCrop over `crop_area` and `crop_ratio`)
+    crop: Literal["multiscale", "resized"] = "multiscale"
     scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)  # multi-scale crop (paper)
+    crop_area: tuple[float, float] = (0.08, 1.0)  # "resized": share of the frame's area
+    crop_ratio: tuple[float, float] = (0.75, 1.3333)  # "resized": width / height, log-uniform
     flip: bool = True  # horizontal flip, applied only where the dataset allows it
+    # timm RandAugment of every training clip, one draw a clip (vmae.data.clip_augment); "" = off
+    rand_augment: str = ""  # official fine-tuning: rand-m7-n4-mstd0.5-inc1
+    erase_p: float = 0.0  # random erasing: probability of one noise box a clip, in every frame (official: 0.25)
+    # repeated clips of a visit share one temporal window (the official fine-tuning: two augmentations
+    # of one decoded clip) instead of a window each
+    repeat_window: bool = False
     test_clips: int = 2  # temporal views at test time
     test_crops: int = 1  # spatial views at test time (1 = centre, 3 = left/centre/right)
     reader: Literal["auto", "decord", "pyav"] = "auto"
@@ -84,6 +103,13 @@ class DataConfig:
         _check(self.test_crops in (1, 3), "data.test_crops", self.test_crops, "1 or 3")
         _check(len(self.scales) > 0 and all(0 < s <= 1 for s in self.scales), "data.scales", self.scales,
                "one or more values in (0, 1]")
+        _check(0 < self.crop_area[0] <= self.crop_area[1] <= 1, "data.crop_area", self.crop_area,
+               "two shares of the frame's area, 0 < low <= high <= 1")
+        _check(0 < self.crop_ratio[0] <= self.crop_ratio[1], "data.crop_ratio", self.crop_ratio,
+               "two width / height ratios, 0 < low <= high")
+        _check(0 <= self.erase_p <= 1, "data.erase_p", self.erase_p, "in [0, 1]")
+        _check(self.rand_augment == "" or self.rand_augment.startswith("rand-"), "data.rand_augment",
+               self.rand_augment, "'' (off) or a timm RandAugment config such as rand-m7-n4-mstd0.5-inc1")
         _check(self.num_workers >= 0, "data.num_workers", self.num_workers, ">= 0 (0 = load in the main process)")
         _check(all(s > 0 for s in self.std), "data.std", self.std, "values > 0")
 

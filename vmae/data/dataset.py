@@ -6,7 +6,8 @@ unreadable files logged once per process). Over it:
 
 - ``TrainingClips``: items ``(clips (k, C, T, H, W), label: int, skipped: int)``, ``k`` =
   ``clips_per_visit`` clips (repeated sampling) cut from ONE decode of the union of their frames,
-  each with its own random start, multi-scale crop and flip; ``skipped`` counts unreadable videos
+  each with its own random start (or one shared, ``data.repeat_window``), crop (multi-scale, or
+  random resized: ``data.crop``), flip and, where ``data.rand_augment`` is set, RandAugment draw; ``skipped`` counts unreadable videos
   passed over (replaced by the next index) to produce the item. ``labelled=False`` (pretraining):
   no augmentation depends on the label.
 - ``FixedViews``: items ``(views (clips*crops, C, T, H, W), label: int, ok: bool)`` at fixed
@@ -39,14 +40,17 @@ from torch.utils.data import Dataset, get_worker_info
 
 from vmae.config import DataConfig
 from vmae.data import readers
+from vmae.data.clip_augment import ClipRandAugment
 from vmae.data.device_augment import PendingVisit, pending_visit
 from vmae.data.frame_cache import FrameCache
 from vmae.data.manifest import DatasetInfo, read_manifest
 from vmae.data.sampling import sample_clips, union_indices
 from vmae.data.transforms import (
+    CropBox,
     eval_views,
     flip_decisions,
     multiscale_crop_box,
+    random_resized_crop_box,
     normalize,
     resized_crop,
     to_model_layout,
@@ -81,6 +85,7 @@ class VideoSource:
         self.cfg = cfg
         self.num_frames = num_frames
         self.stride = cfg.frame_stride or info.frame_stride
+        self.sampling_mode = info.sampling_mode if cfg.sampling == "dataset" else cfg.sampling
         self.cache = FrameCache(cfg.frame_cache) if FrameCache.exists(cfg.frame_cache) else None
         if cfg.frame_cache and self.cache is None:
             log.warning("frame cache %s has no index.json (build it with `vmae cache`); decoding videos",
@@ -99,16 +104,19 @@ class VideoSource:
     def decode_clips(self, path: str, num_clips: int, rng: np.random.Generator | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode the frames of ``num_clips`` clips of ``path`` in one read: training clips placed with
-        ``rng``, or, with ``rng=None``, evaluation clips at fixed positions.
+        ``rng`` (all in one window with ``data.repeat_window``), or, with ``rng=None``, evaluation clips
+        at fixed positions.
 
         Returns ``(frames uint8 (F, H, W, 3), positions int64 (num_clips, T))``: the sorted union
         of the clips' frames, and clip j = ``frames[positions[j]]``.
         """
         reader = self.open_video(path)
+        one_window = rng is not None and self.cfg.repeat_window
         clips = sample_clips(
-            self.info.sampling_mode, reader.num_frames, self.num_frames, self.stride, num_clips,
+            self.sampling_mode, reader.num_frames, self.num_frames, self.stride, 1 if one_window else num_clips,
             train=rng is not None, rng=rng,
         )
+        clips = clips * num_clips if one_window else clips
         frames, positions = union_indices(clips)
         return torch.from_numpy(reader.get(frames)), torch.from_numpy(np.stack(positions))
 
@@ -159,6 +167,7 @@ class TrainingClips(SourceDataset):
         self.output = output
         self.labelled = labelled
         self.flip = source.cfg.flip and source.info.flip_allowed
+        self.rand_augment = ClipRandAugment(source.cfg.rand_augment, img_size) if source.cfg.rand_augment else None
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
 
@@ -218,9 +227,11 @@ class TrainingClips(SourceDataset):
         together = swap or not self.labelled
         flips = flip_decisions(k, rng, together=together) if self.flip else np.zeros(k, dtype=bool)
         height, width = frames.shape[1:3]
-        boxes = [multiscale_crop_box(height, width, self.img_size, self.source.cfg.scales, rng) for _ in range(k)]
+        boxes = [self._crop_box(height, width, rng) for _ in range(k)]
         if swap and flips[0] and self.labelled:
             label = flip_map[label]
+        if self.rand_augment is not None:
+            frames, positions = self._rand_augment(frames, positions, rng)
         if self.output == "visits":
             return pending_visit(frames, positions, boxes, flips), label
         clips = torch.empty((k, 3, self.source.num_frames, self.img_size, self.img_size), dtype=torch.uint8)
@@ -228,6 +239,22 @@ class TrainingClips(SourceDataset):
             clip = resized_crop(frames, box, self.img_size, index)  # (T, 3, S, S)
             clip_out.copy_((clip.flip(-1) if flip else clip).movedim(-3, -4))
         return self.source.finish(clips, self.output), label
+
+    def _crop_box(self, height: int, width: int, rng: np.random.Generator) -> CropBox:
+        """One clip's crop window: ``data.crop`` "multiscale" or "resized"."""
+        cfg = self.source.cfg
+        if cfg.crop == "resized":
+            return random_resized_crop_box(height, width, cfg.crop_area, cfg.crop_ratio, rng)
+        return multiscale_crop_box(height, width, self.img_size, cfg.scales, rng)
+
+    def _rand_augment(self, frames: torch.Tensor, positions: torch.Tensor, rng: np.random.Generator
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each clip's frames through its own RandAugment draw, before the crop (as the official
+        fine-tuning): frames uint8 (F, H, W, 3), positions (k, T) -> the k clips' augmented frames
+        uint8 (k * T, H, W, 3) and positions (k, T) into them."""
+        k, t = positions.shape
+        augmented = torch.cat([self.rand_augment(frames[index], rng) for index in positions])
+        return augmented, torch.arange(k * t).view(k, t)
 
 
 class FixedViews(SourceDataset):

@@ -1,4 +1,7 @@
 """`vmae show NAME_OR_DATA_DIR --out FILE.png [--per-class 2] [--frames 8]`: a picture of a dataset.
+With ``--recipe FINETUNE.yaml [--videos N] [key=value ...]``: a fine-tuning batch of the prepared
+folder's training videos as that recipe augments them (``vmae.data.batch_view``), every frame of a
+clip in a row.
 
 One row per sample video (``per_class`` videos of every class), ``frames`` evenly spaced frames in
 a row, the class name on the left. A prepared folder (or ``results/data/<name>`` when a dataset
@@ -123,10 +126,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--per-class", type=int, default=2, help="sample videos per class")
     parser.add_argument("--frames", type=int, default=8, help="frames shown per video (evenly spaced)")
+    parser.add_argument("--recipe", type=Path, default=None,
+                        help="a fine-tuning config: show its augmented training clips instead (a prepared folder)")
+    parser.add_argument("--videos", type=int, default=4, help="with --recipe: training videos shown")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="with --recipe: config overrides")
 
 
 def main(args: argparse.Namespace) -> int:
-    classes, samples = sample_videos(args.dataset, args.per_class, args.frames)
-    size = render_grid(classes, samples, args.out, title=str(args.dataset))
+    if args.recipe:
+        from vmae.data.batch_view import augmented_batch
+
+        folder = Path(args.dataset) if (Path(args.dataset) / INFO_FILE).is_file() else PREPARED_ROOT / args.dataset
+        classes, samples = augmented_batch(folder, args.recipe, args.overrides, args.videos)
+        title = f"{args.dataset}: a training batch of {args.recipe}"
+    else:
+        classes, samples = sample_videos(args.dataset, args.per_class, args.frames)
+        title = str(args.dataset)
+    size = render_grid(classes, samples, args.out, title=title)
     print(f"wrote {args.out} ({size[0]}x{size[1]} px, {len(samples)} videos)")
     return 0

@@ -2,7 +2,8 @@
 
 Training: multi-scale crop as the official ``GroupMultiScaleCrop`` (crop width and height each
 chosen from ``scales`` x short side, at most ``max_distort`` scale steps apart, at one of 13 fixed
-positions), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip (decided by
+positions; the pretraining crop) or an Inception-style random resized crop (the official
+fine-tuning's), bilinear resize to ``img_size`` x ``img_size``, optional horizontal flip (decided by
 ``flip_decisions``, applied as ``x.flip(-1)`` while the clip is copied into its output).
 Test: short-side resize to ``img_size``, then 1 (centre) or 3 (start/centre/end along the long
 side) square crops. ``normalize`` turns uint8 ``(C, T, H, W)`` clips into mean/std-normalised floats.
@@ -69,6 +70,35 @@ def multiscale_crop_box(
     offsets = fixed_crop_offsets(image_h, image_w, crop_h, crop_w)
     top, left = offsets[int(rng.integers(len(offsets)))]
     return CropBox(top, left, crop_h, crop_w)
+
+
+def random_resized_crop_box(
+    image_h: int,
+    image_w: int,
+    area: Sequence[float],
+    ratio: Sequence[float],
+    rng: np.random.Generator,
+    attempts: int = 10,
+) -> CropBox:
+    """Draw an Inception-style crop window (torchvision ``RandomResizedCrop``; the official
+    fine-tuning's ``random_resized_crop``): a share of the frame's area uniform in ``area``, a
+    width / height ratio log-uniform in ``ratio``, at a uniform position; after ``attempts`` draws
+    that do not fit, the centred crop of the whole frame clamped to ``ratio``."""
+    log_ratio = (np.log(ratio[0]), np.log(ratio[1]))
+    for _ in range(attempts):
+        target = rng.uniform(area[0], area[1]) * image_h * image_w
+        aspect = float(np.exp(rng.uniform(*log_ratio)))
+        w = int(round(np.sqrt(target * aspect)))
+        h = int(round(np.sqrt(target / aspect)))
+        if 0 < w <= image_w and 0 < h <= image_h:
+            return CropBox(int(rng.integers(0, image_h - h + 1)), int(rng.integers(0, image_w - w + 1)), h, w)
+    in_ratio = image_w / image_h
+    h, w = image_h, image_w
+    if in_ratio < min(ratio):
+        h = int(round(image_w / min(ratio)))
+    elif in_ratio > max(ratio):
+        w = int(round(image_h * max(ratio)))
+    return CropBox((image_h - h) // 2, (image_w - w) // 2, h, w)
 
 
 def channels_first(frames: torch.Tensor) -> torch.Tensor:

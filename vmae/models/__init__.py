@@ -20,7 +20,8 @@ def encoder_config(cfg: ModelConfig) -> EncoderConfig:
     return EncoderConfig(
         img_size=cfg.img_size, patch_size=cfg.patch_size, num_frames=cfg.num_frames,
         tubelet_size=cfg.tubelet_size, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
-        init_values=cfg.init_values, drop_path_rate=cfg.drop_path_rate, **size_preset(cfg),
+        init_values=cfg.init_values, drop_path_rate=cfg.drop_path_rate, head_drop_rate=cfg.head_drop_rate,
+        linear_init=cfg.linear_init, **size_preset(cfg),
     )
 
 

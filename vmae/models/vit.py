@@ -38,6 +38,8 @@ class EncoderConfig:
     init_values: float | None  # layer scale init; 0 / None: no layer scale
     drop_path_rate: float
     in_chans: int = 3
+    head_drop_rate: float = 0.0  # dropout before the head (official fc_drop_rate)
+    linear_init: str = "xavier"  # the blocks' Linear layers: "xavier" (uniform) or "trunc_normal" (std 0.02)
 
 
 # name -> encoder width, depth, heads (paper sizes plus small ones for CPU runs)
@@ -81,6 +83,21 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+def init_weights_trunc_normal(module: nn.Module) -> None:
+    """The official fine-tuning model's initialisation: truncated-normal (std 0.02) Linear with zero
+    bias, LayerNorm weight 1 / bias 0."""
+    if isinstance(module, nn.Linear):
+        trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+LINEAR_INITS = {"xavier": init_weights, "trunc_normal": init_weights_trunc_normal}
 
 
 def gather_tubelets(video: torch.Tensor, index: torch.Tensor, patch_size: int, tubelet_size: int) -> torch.Tensor:
@@ -151,8 +168,9 @@ class VideoViT(nn.Module):
                                   cfg.drop_path_rate)
         self.norm = nn.Identity() if use_mean_pooling else LayerNorm(embed_dim)
         self.fc_norm = LayerNorm(embed_dim) if use_mean_pooling else nn.Identity()
+        self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.blocks.apply(init_weights)
+        self.blocks.apply(LINEAR_INITS[cfg.linear_init])
         if num_classes > 0:
             trunc_normal_(self.head.weight, std=0.02)
             self.head.weight.data.mul_(head_init_scale)
@@ -187,7 +205,7 @@ class VideoViT(nn.Module):
     def forward_head(self, tokens: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """tokens: (B, N, D) -> logits (B, num_classes), or pooled normed features (B, D)."""
         pooled = self.fc_norm(tokens.mean(dim=1))
-        return pooled if pre_logits else self.head(pooled)
+        return pooled if pre_logits else self.head(self.head_drop(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, T, H, W) -> (B, num_classes) (pooled features when num_classes=0)."""

@@ -4,8 +4,10 @@
                   [--config YAML] [key=value ...]
 
 Without ``--init`` this is the scratch baseline. Layer-wise lr decay (``optim.layer_decay``), drop
-path (``model.drop_path_rate``), timm ``Mixup`` / CutMix with label smoothing when ``mixup`` or
-``cutmix`` > 0 (else cross-entropy with label smoothing), ``data.repeated_sampling`` clips a visit.
+path (``model.drop_path_rate``), head dropout (``model.head_drop_rate``), random erasing
+(``data.erase_p``), timm ``Mixup`` / CutMix with label smoothing when ``mixup`` or ``cutmix`` > 0
+(else cross-entropy with label smoothing), ``data.repeated_sampling`` clips a visit (the lr scales
+with the videos a step, ``optim.batch_size``).
 At the end (and every ``eval_every`` epochs) multi-view testing on ``--eval-manifest`` (default
 DATA/val.csv): softmax averaged over each video's views. Writes ``checkpoint.pt``, ``log.jsonl``, ``predictions.csv`` and
 ``metrics.json`` (top1, top5 in percent, train_videos, val_videos, bad_videos, val_bad_videos, init,
@@ -30,6 +32,7 @@ from torch import nn
 
 from vmae.config import DataConfig, FinetuneConfig, to_dict
 from vmae.data import loaders
+from vmae.data.clip_augment import ClipErasing
 from vmae.data.transforms import to_device_normalized
 from vmae.models import build_encoder
 from vmae.models.checkpoints import load_encoder_weights
@@ -70,8 +73,10 @@ def mix_clips(mixup: Mixup, video: torch.Tensor, labels: torch.Tensor) -> tuple[
 
 
 def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixup: Mixup | None,
-                        label_smoothing: float) -> StepFn:
-    """Batch ``(clips (B, k, C, T, H, W), labels (B,), bad)`` -> cross-entropy over the B*k clips."""
+                        label_smoothing: float, erasing: ClipErasing | None = None, seed: int = 0) -> StepFn:
+    """Batch ``(clips (B, k, C, T, H, W), labels (B,), bad)`` -> cross-entropy over the B*k clips;
+    ``erasing`` (``data.erase_p``) erases the normalised clips before mixup, its draws seeded by
+    ``seed``, the rank, the step and the micro-step."""
     criterion = SoftTargetCrossEntropy() if mixup else nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
@@ -80,6 +85,8 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
         # (B*k, C, T, H, W)
         video = to_device_normalized(clips.flatten(0, 1), env.device, data_cfg.mean, data_cfg.std)
         targets = labels.repeat_interleave(k).to(env.device, non_blocking=True)
+        if erasing is not None:
+            video = erasing(video, seed=f"{seed}/{env.rank}/{step_index}/{micro.index}")
         if mixup is not None:
             video, targets = mix_clips(mixup, video, targets)
         logits = net(video)
@@ -93,12 +100,16 @@ def classification_step(net: nn.Module, env: DistEnv, data_cfg: DataConfig, mixu
 def classifier_training(model: VideoViT, cfg: FinetuneConfig, env: DistEnv) -> Trainable:
     """What the loop trains to fine-tune ``model`` (its head sized for the target's classes): the
     model on ``env.device`` (DDP, compiled where ``cfg.compile``), its parameter groups with
-    layer-wise lr decay, and the step (mixup / CutMix where the config has them)."""
+    layer-wise lr decay, and the step (random erasing, mixup / CutMix where the config has them).
+    The lr scales with the videos a step, not its clips (``data.repeated_sampling`` clips a video), as
+    the official fine-tuning's: ``lr = base_lr x optim.batch_size / 256``."""
     net = wrap_model(model, env, cfg.compile)
     groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.layer_decay,
                           layer_of=partial(layer_id, depth=model.depth), num_layers=model.depth + 1)
-    step = classification_step(net, env, cfg.data, video_mixup(cfg, model.num_classes), cfg.label_smoothing)
-    return Trainable(model, net, groups, step, cfg.optim.batch_size * cfg.data.repeated_sampling)
+    erasing = ClipErasing(cfg.data.erase_p, env.device) if cfg.data.erase_p > 0 else None
+    step = classification_step(net, env, cfg.data, video_mixup(cfg, model.num_classes), cfg.label_smoothing,
+                               erasing, cfg.seed)
+    return Trainable(model, net, groups, step, cfg.optim.batch_size)
 
 
 def evaluate_classifier(model: VideoViT, dataset, env: DistEnv, cfg: FinetuneConfig) -> VideoOutputs:

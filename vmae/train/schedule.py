@@ -1,4 +1,5 @@
-"""A training run's step counts and learning rates (warm-up + cosine, ``lr = base_lr x clips / 256``)."""
+"""A training run's step counts and learning rates (warm-up + cosine, ``lr = base_lr x batch / 256``,
+the batch in clips, or for fine-tuning in videos)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Schedule:
         return schedule
 
     def announce(self, cfg: OptimConfig, clips_per_step: int, env: DistEnv) -> None:
-        print(f"lr = base_lr {cfg.base_lr:g} x {clips_per_step} clips / 256 = {self.peak_lr:.3g}; "
+        print(f"lr = base_lr {cfg.base_lr:g} x batch {clips_per_step} / 256 = {self.peak_lr:.3g}; "
               f"{self.steps_per_epoch} steps/epoch, {self.warmup_steps} warm-up of {self.total_steps} steps",
               flush=True)
         if self.accumulate > 1:

@@ -54,7 +54,7 @@ class Trainable:
     net: torch.nn.Module  # what ``step`` calls: on the device, DDP-wrapped, compiled where the config says
     groups: list[dict]  # optimiser parameter groups (``vmae.train.optim.param_groups``)
     step: StepFn
-    clips_per_step: int  # the lr-scaling batch of one optimiser step, all processes
+    clips_per_step: int  # the lr-scaling batch of one optimiser step, all processes (fine-tuning: its videos)
 
 
 def derive_seed(seed: int, index: int, rank: int = 0) -> int:
