@@ -18,14 +18,13 @@ from vmae.cli import main as vmae
 from vmae.config import ModelConfig, PretrainConfig
 from vmae.data.loaders import EpochSampler, RunBatchSampler
 from vmae.data.transforms import normalize
+from vmae.methods.videomae import VideoMAEObjective, mask_indices, videomae_clip_flops, videomae_step
 from vmae.models import build_videomae
 from vmae.models.masking import make_mask, split_mask
 from vmae.train import cli_common
 from vmae.train.batches import train_loaders
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
-from vmae.train.flops import videomae_clip_flops
-from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 from vmae.train.step import derive_seed
 
 RUN_KEYS = {"config", "seed", "versions", "git_commit", "git_dirty", "device", "host", "wall_s", "clips_per_s"}

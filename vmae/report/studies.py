@@ -30,8 +30,8 @@ COUNT_COLUMNS = ("train_videos", "source_videos", "pretrain_videos")
 
 def pretrain_run(method: str, source: str, seed: int, fraction: float = 1.0,
                  masking: str | None = None, mask_ratio: float | None = None) -> runs.PretrainRun:
-    """A pretraining run; MoCo v3 runs carry no masking."""
-    if method == "mocov3":
+    """A pretraining run; the runs of a method that masks nothing carry no masking."""
+    if method not in runs.MASKED_METHODS:
         masking = mask_ratio = None
     return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio)
 

@@ -27,7 +27,7 @@ from vmae.data.dataset import FixedViews
 from vmae.data.manifest import DatasetInfo
 from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE, patchify, unpatchify
-from vmae.models.masking import MASK_KINDS, make_mask
+from vmae.models.masking import MASKINGS, make_mask
 from vmae.models.torch_files import load_torch_file
 from vmae.train.cli_common import MissingInputError, add_trust_argument
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset folder (its val.csv is used)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--mask-ratio", type=float, help="mask ratio (default: the checkpoint's)")
-    parser.add_argument("--masking", choices=MASK_KINDS, help="mask kind (default: the checkpoint's)")
+    parser.add_argument("--masking", choices=list(MASKINGS), help="mask kind (default: the checkpoint's)")
     parser.add_argument("--num", type=int, default=4, help="validation clips shown")
     parser.add_argument("--frames", type=int, default=4, help="frames shown a clip (evenly spaced)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks")
