@@ -101,7 +101,7 @@ def register(cls: type[Method]) -> type[Method]:
                          f"{cls.__module__})")
     keys = {m.section[0]: m.name for m in METHODS.values() if m.section and m.name != cls.name}
     if cls.section and cls.section[0] in keys:
-        raise ValueError(f"method {cls.name!r}: config section {cls.section[0]!r} is {keys[cls.section[0]]!r}'s")
+        raise ValueError(f"method {cls.name!r}: config section {cls.section[0]!r} is taken by {keys[cls.section[0]]!r}")
     METHODS[cls.name] = cls()
     return cls
 
