@@ -125,6 +125,10 @@ def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path, tiny_run_args: list
     assert metrics["method"] == "mocov3" and metrics["config"]["method"] == "mocov3"
     assert np.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
     assert any(k.startswith("momentum_encoder.") for k in load_checkpoint(out / "checkpoint.pt")["model"])
+    # instance discrimination among the 10 held-out videos (2 clips each) against chance 1/10
+    pretext = metrics["pretext"]
+    assert (pretext["clips"], pretext["chance"]) == (20, 0.1) and pretext["top1"] in {i / 20 for i in range(21)}
+    assert pretext["skill"] == pytest.approx((pretext["top1"] - 0.1) / 0.9)
 
 
 @pytest.mark.parametrize("with_init", [False, True])

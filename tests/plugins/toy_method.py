@@ -59,7 +59,7 @@ class Toy(Method):
     label = "Toy"
     section = ("toy", ToyConfig)
     encoder_prefix = "backbone."
-    measures_pretext = True
+    pretext_clips = 1
 
     def clips_a_video(self, cfg: PretrainConfig) -> int:
         return 1

@@ -57,7 +57,7 @@ class Method:
     masked: ClassVar[bool] = False  # its runs take `masking` and `mask_ratio` (run name, command)
     reconstructs: ClassVar[bool] = False  # its checkpoint is a VideoMAE (`vmae reconstruct` pictures)
     encoder_prefix: ClassVar[str]  # the state-dict prefix of the encoder fine-tuning and probing take
-    measures_pretext: ClassVar[bool] = False  # `pretext` gives a measure against a trivial baseline
+    pretext_clips: ClassVar[int] = 0  # clips a held-out video its `pretext` measure takes (0: no measure)
 
     def validate(self, cfg: PretrainConfig) -> None:
         """Raise ``ConfigError`` for a setting of the shared config this method cannot run with."""
@@ -77,7 +77,8 @@ class Method:
 
     def pretext(self, model: torch.nn.Module, views: FixedViews, cfg: PretrainConfig, device: torch.device
                 ) -> dict[str, Any]:
-        """Its pretext measure on held-out clips (one centre clip a video) next to a trivial baseline's,
+        """Its pretext measure on held-out videos (``views``: ``pretext_clips`` clips spread over each
+        video, centre crop; a batch is (B, pretext_clips, C, T, H, W)) next to a trivial baseline's,
         written to metrics.json as ``pretext`` (with a ``skill``: 0 = the baseline, 1 = perfect)."""
         raise NotImplementedError
 

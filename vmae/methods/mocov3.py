@@ -6,16 +6,24 @@ and solarisation (``moco_views``, vmae.data.color_augment). The lr scales with t
 once an optimiser step (at the first micro-step); its InfoNCE and its BatchNorm heads see one
 micro-step's micro-batch (x processes), not the global batch (README). Its config section is
 ``moco`` (``MocoConfig``); its runs take no masking.
+
+Pretext measure: instance discrimination on held-out videos (``instance_discrimination``): two
+clips of each (different times, centre crop, no appearance augmentation); the query of one clip
+should find the key of the other clip of its own video among all the videos' keys. Top-1 accuracy,
+both directions averaged, against chance 1 / videos; skill = (top-1 - chance) / (1 - chance).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from vmae.config import PretrainConfig, _check
 from vmae.data.color_augment import ViewAugment
+from vmae.data.dataset import FixedViews, collate_eval
 from vmae.data.transforms import to_device_normalized
 from vmae.methods import Method, register
 from vmae.models import build_encoder
@@ -106,12 +114,39 @@ def moco_pair_flops(cfg: PretrainConfig) -> float:
                        backward=True)
 
 
+@torch.no_grad()
+def instance_discrimination(moco: MoCoV3, views: FixedViews, cfg: PretrainConfig, device: torch.device,
+                            batch_size: int = 32) -> dict[str, Any]:
+    """Top-1 instance discrimination of ``moco`` among the readable videos of ``views`` (2 clips a
+    video): queries of clip 0 against keys of clip 1 and back -> top1, chance, skill, clips."""
+    was_training = moco.training
+    moco.eval()
+    queries, keys = [], []
+    for batch, _, _ in torch.utils.data.DataLoader(views, batch_size=batch_size, collate_fn=collate_eval):
+        if not len(batch):
+            continue
+        pair = to_device_normalized(batch, device, cfg.data.mean, cfg.data.std)  # (B, 2, C, T, H, W)
+        queries.append(torch.stack([F.normalize(moco._query(pair[:, v]).float(), dim=1) for v in (0, 1)], 1).cpu())
+        keys.append(torch.stack([F.normalize(moco._key(pair[:, v]).float(), dim=1) for v in (0, 1)], 1).cpu())
+    moco.train(was_training)
+    if not queries:
+        raise ValueError(f"{views.manifest}: no readable held-out clips to measure instance discrimination on")
+    q, k = torch.cat(queries), torch.cat(keys)  # (V, 2, K)
+    own = torch.arange(len(q))
+    hits = sum(int(((q[:, a] @ k[:, 1 - a].t()).argmax(dim=1) == own).sum()) for a in (0, 1))
+    top1 = hits / (2 * len(q))
+    chance = 1.0 / len(q)
+    skill = (top1 - chance) / (1.0 - chance) if len(q) > 1 else float("nan")
+    return {"top1": top1, "chance": chance, "skill": skill, "clips": 2 * len(q)}
+
+
 @register
 class MoCoV3Method(Method):
     name = "mocov3"
     label = "MoCo v3"
     section = ("moco", MocoConfig)
     encoder_prefix = "base_encoder."
+    pretext_clips = 2
 
     def validate(self, cfg: PretrainConfig) -> None:
         _check(cfg.data.repeated_sampling == 1, "data.repeated_sampling", cfg.data.repeated_sampling,
@@ -129,3 +164,7 @@ class MoCoV3Method(Method):
 
     def train_flops(self, cfg: PretrainConfig, clips: int) -> float:
         return moco_pair_flops(cfg) * clips / 2  # the loop counts both views of a pair as clips
+
+    def pretext(self, model: MoCoV3, views: FixedViews, cfg: PretrainConfig, device: torch.device
+                ) -> dict[str, Any]:
+        return instance_discrimination(model, views, cfg, device)

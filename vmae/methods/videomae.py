@@ -103,7 +103,7 @@ class VideoMAEMethod(Method):
     masked = True
     reconstructs = True
     encoder_prefix = "encoder."
-    measures_pretext = True
+    pretext_clips = 1
 
     def clips_a_video(self, cfg: PretrainConfig) -> int:
         return cfg.data.repeated_sampling

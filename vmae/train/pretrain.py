@@ -8,8 +8,8 @@ Writes ``<out>/resume.pt`` every epoch (rerunning resumes from it; it becomes ``
 when training ends), ``<out>/log.jsonl`` and
 ``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, train_flops, final_loss, train_videos,
 wall_s, clips_per_s, bad_videos; and, for a method that measures one, ``pretext``: its pretext measure
-on the held-out videos of ``--eval-manifest`` (default DATA/val.csv, one centre clip each) next to a
-trivial baseline's, with its ``skill``). Labels are ignored.
+on the held-out videos of ``--eval-manifest`` (default DATA/val.csv, centre crops) next to a trivial
+baseline's, with its ``skill``). Labels are ignored.
 
 What differs between methods (the clips a video the loader cuts, the model, its step and lr batch,
 FLOPs, the pretext measure, and how gradient accumulation and several processes meet the method's
@@ -67,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
                    inputs=cli_common.input_identity(args))
     flops = method.train_flops(cfg, result.clips)
     pretext = {}
-    if method.measures_pretext and env.is_main:
-        views = cli_common.fixed_views(args, cfg, env, cli_common.eval_manifest(args), clips=1, crops=1)
+    if method.pretext_clips and env.is_main:
+        views = cli_common.fixed_views(args, cfg, env, cli_common.eval_manifest(args), method.pretext_clips, crops=1)
         pretext = {"pretext": method.pretext(model, views, cfg, env.device)}
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "steps": result.steps, "clips": result.clips,
