@@ -39,14 +39,16 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> methods.Method:
 
 
 def test_the_built_in_methods_are_registered_with_what_the_suite_asks_of_them():
-    assert methods.names() == ("mocov3", "videomae") == runs.PRETRAIN_METHODS
-    assert runs.MASKED_METHODS == ("videomae",) and runs.METHODS == ("scratch", "mocov3", "videomae")
-    assert methods.labels() == {"mocov3": "MoCo v3", "videomae": "VideoMAE"}
-    assert list(methods.sections()) == ["moco"]
+    assert methods.names() == ("mocov3", "videomae", "videomaev2") == runs.PRETRAIN_METHODS
+    assert runs.MASKED_METHODS == ("videomae", "videomaev2") and runs.METHODS == ("scratch", *methods.names())
+    assert methods.labels() == {"mocov3": "MoCo v3", "videomae": "VideoMAE", "videomaev2": "VideoMAE V2 (dual masking)"}
+    assert list(methods.sections()) == ["moco", "dual"]
     cfg = PretrainConfig()
-    assert [methods.get(name).clips_a_video(cfg) for name in methods.names()] == [2, 1]
-    assert [methods.get(name).encoder_prefix for name in methods.names()] == ["base_encoder.", "encoder."]
-    with pytest.raises(methods.UnknownMethodError, match=r"method 'byol': expected one of \['mocov3', 'videomae'\]"):
+    assert [methods.get(name).clips_a_video(cfg) for name in methods.names()] == [2, 1, 1]
+    assert [methods.get(name).encoder_prefix for name in methods.names()] == ["base_encoder.", "encoder.", "encoder."]
+    assert [methods.get(name).pretext_clips for name in methods.names()] == [2, 1, 1]
+    with pytest.raises(methods.UnknownMethodError, match=r"method 'byol': expected one of \['mocov3', 'videomae', "
+                                                         r"'videomaev2'\]"):
         methods.get("byol")
 
 
@@ -66,7 +68,8 @@ def test_a_registered_method_gets_its_config_section_and_run_names(toy):
     assert cfg.toy.scale == 2.5 and to_dict(cfg)["toy"] == {"scale": 2.5} and "sections" not in to_dict(cfg)
     with pytest.raises(ConfigError, match=r"toy.scale=-1.0: expected > 0"):
         build_config(PretrainConfig, overrides=["method=toy", "toy.scale=-1"])
-    with pytest.raises(ConfigError, match=r"method='nope': expected one of \['mocov3', 'toy', 'videomae'\]"):
+    with pytest.raises(ConfigError, match=r"method='nope': expected one of \['mocov3', 'toy', 'videomae', "
+                                          r"'videomaev2'\]"):
         build_config(PretrainConfig, overrides=["method=nope"])
     model = toy.trainable(cfg, DistEnv(), steps_per_epoch=1).model
     assert all(key.startswith(("backbone.", "head.")) for key in model.state_dict())

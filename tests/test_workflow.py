@@ -49,12 +49,12 @@ def test_snakefmt_check():
 
 
 @pytest.mark.slow
-def test_default_dry_run_plans_all_five_tables(tmp_path):
+def test_default_dry_run_plans_every_studys_table(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "--cores", "2")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     counts = job_counts(out)
-    assert counts["table"] == 5 and counts["claims"] == 1 and "plot" not in counts  # a table job draws its figure
+    assert counts["table"] == len(STUDIES) == 6 and counts["claims"] == 1 and "plot" not in counts  # a table job draws its figure
     assert counts["prepare_synthetic"] == 2 and "prepare" not in counts  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
         assert f"results/table_{study}.csv" in out and f"results/figures/{study}.png" in out
@@ -233,6 +233,7 @@ def test_full_run_of_the_test_config(tmp_path):
                          [("scratch", 0), ("tiny-clean", 20), ("tiny-clutter", 20)]),  # scratch: the control
         "data_size": (["target", "fraction", "pretrain_videos", "train_videos", "method", "protocol"],
                       [(0.5, 10), (1.0, 20)]),
+        "methods": (["target", "train_videos", "method", "protocol"], ["videomae", "videomaev2"]),
     }
     for study, (leading, rows) in expected.items():
         table = pd.read_csv(results / f"table_{study}.csv")
@@ -255,6 +256,8 @@ def test_full_run_of_the_test_config(tmp_path):
             assert list(zip(table["masking"], table["mask_ratio"])) == rows
         elif study == "domain_shift":
             assert list(zip(table["source"], table["source_videos"])) == rows
+        elif study == "methods":  # VideoMAE V2's dual masking beside VideoMAE, with its pretext skill
+            assert table["method"].tolist() == rows and table["pretext_skill"].notna().all()
         else:
             assert list(zip(table["fraction"], table["pretrain_videos"])) == rows
     claims = pd.read_csv(results / "table_claims.csv")

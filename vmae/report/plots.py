@@ -214,7 +214,7 @@ def _domain_source(row: pd.Series, several_methods: bool) -> str:
 def plot_study(study: str, table: pd.DataFrame):
     """The figure of a study's table (a matplotlib Figure)."""
     title = STUDIES[study].title
-    if study == "data_efficiency":
+    if study in ("data_efficiency", "methods"):
         table = table.assign(series=[METHOD_LABELS.get(m, m) for m in table["method"]])
         return dot_chart(table, "target", "series", "target", "method", title)
     if study == "masking":
