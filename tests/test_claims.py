@@ -1,5 +1,5 @@
 """The paper's claims (vmae.report.studies.CLAIMS) judged from hand-made metrics (vmae.report.claims):
-each claim's own test, the pre-registered family rule (gate, then each study at alpha / 5, controls
+each claim's own test, the pre-registered family rule (gate, then each study at alpha / studies, controls
 outside), the premise check, the compute footing in FLOPs, and one verdict per claim everywhere."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_data_efficiency_gate_then_the_study_family_at_alpha_over_five(tmp_path)
     assert gate["sign_flip_p"] == pytest.approx(2 / 2 ** 10, abs=1e-4)
     assert (gate["wins"], gate["win_ci_high"]) == (10, 1.0)
     ft = rows.loc["videomae_gt_mocov3"]
-    assert (ft["family"], ft["alpha"], ft["verdict"]) == ("data_efficiency", 0.01, "holds")
+    assert (ft["family"], ft["alpha"], ft["verdict"]) == ("data_efficiency", round(claims.STUDY_ALPHA, 4), "holds")
     assert (ft["a"], ft["b"], ft["target"], ft["protocol"], ft["n_seeds"]) == ("videomae", "mocov3", TARGET,
                                                                               "finetune", 10)
     assert ft["compute"] == "A: 350 steps, 11200 clips, 7 TFLOP (100 s); B: 70 steps, 2240 clips, 7.35 TFLOP (64 s)"
@@ -83,7 +83,7 @@ def test_data_efficiency_gate_then_the_study_family_at_alpha_over_five(tmp_path)
     assert rows.loc["videomae_gt_mocov3_linprobe", "diff"] == pytest.approx(-9.55)
     same = rows.loc["mocov3_gt_scratch"]  # equal arms: superiority cannot hold, and the row says what it could see
     assert same["verdict"] == "inconclusive" and same["mde"] == pytest.approx(
-        stats.minimum_detectable_effect(same["sd"], 10, 0.01 / 3), abs=0.02)
+        stats.minimum_detectable_effect(same["sd"], 10, claims.STUDY_ALPHA / 3), abs=0.02)
     assert rows.loc["videomae_gt_scratch", "budget"] == "A only pretrained"
     # Holm within the study's family of 3 rows: the smallest p times 3
     family = rows[rows["family"] == "data_efficiency"]
@@ -196,7 +196,7 @@ def test_the_main_table_and_the_all_claims_table_give_the_same_verdicts(tmp_path
         assert len(merged) == len(own) and (merged["verdict_study"] == merged["verdict_all"]).all()
         assert (merged["p_adjusted_study"] == merged["p_adjusted_all"]).all()
     md = claims_csv.with_suffix(".md").read_text()
-    assert "the gate (VideoMAE > scratch) first, Holm at 0.05" in md and "0.01 each" in md
+    assert "the gate (VideoMAE > scratch) first, Holm at 0.05" in md and f"{claims.STUDY_ALPHA:g} each" in md
     assert "| VideoMAE > scratch (fine-tuned)" in md and "non-inferiority: A >= B - 3" in md
     assert every.set_index("claim").loc["ratio_0.9_ge_0.75", "note"] == ""
 
@@ -218,7 +218,7 @@ def test_every_claim_declares_a_test_and_a_margin_and_every_study_has_one():
 
 def test_vmae_power_plans_seeds_from_a_pilot(tmp_path):
     """Seeds at each claim's margin and level from the pilot's paired SDs: the gate at 0.05 (one row),
-    the study's rows at 0.01 / 3, never fewer than the sign-flip test needs there."""
+    the study's rows at 0.05 / 6 studies / 3, never fewer than the sign-flip test needs there."""
     out = tmp_path / "results" / "table_data_efficiency.csv"
     assert cli_main(["table", "data_efficiency", *map(str, data_efficiency(tmp_path)), "--out", str(out)]) == 0
     plan_csv = tmp_path / "power.csv"
@@ -227,8 +227,8 @@ def test_vmae_power_plans_seeds_from_a_pilot(tmp_path):
     gate = plan.loc["videomae_gt_scratch"]
     assert (gate["alpha"], gate["pilot_seeds"]) == (0.05, 10)
     assert gate["seeds_needed"] == stats.seeds_needed(3.0, gate["pilot_sd"], 0.05) == 6  # sd 0.26: the floor
-    same = plan.loc["mocov3_gt_scratch"]  # equal arms, sd ~0.65, level 0.01 / 3: the sign-flip floor, 10
-    assert same["alpha"] == pytest.approx(0.01 / 3, abs=1e-5) and same["seeds_needed"] == 10
+    same = plan.loc["mocov3_gt_scratch"]  # equal arms, sd ~0.65, level 0.05 / 6 / 3: the sign-flip floor, 10
+    assert same["alpha"] == pytest.approx(claims.STUDY_ALPHA / 3, abs=1e-5) and same["seeds_needed"] == 10
     assert same["seeds_at_pilot_effect"] > 1000  # at the pilot's own 0.05 points: out of any reach
     assert "| videomae_gt_scratch" in plan_csv.with_suffix(".md").read_text()
 
