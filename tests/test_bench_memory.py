@@ -20,8 +20,9 @@ def test_paper_configs_are_the_recipes_micro_batches_on_vit_b():
     config = load_workflow_config(memory.PAPER_CONFIG)
     assert memory.pretrain_mask_ratios(config) == PAPER_RATIOS
     found = memory.measurements(config, "k400", list(memory.RECIPES), [0.9, 0.5], "cuda")
-    assert [(m.name, m.config.mask_ratio if m.name == "videomae" else None) for m in found] == [
-        ("mocov3", None), ("videomae", 0.9), ("videomae", 0.5), ("finetune", None)]  # registered methods, sorted
+    assert [(m.name, m.config.mask_ratio if m.name.startswith("videomae") else None) for m in found] == [
+        ("mocov3", None), ("videomae", 0.9), ("videomae", 0.5), ("videomaev2", 0.9), ("videomaev2", 0.5),
+        ("finetune", None)]  # every registered method, sorted, a masked one at each ratio
     for m in found:
         cfg = m.config
         assert (cfg.model.size, cfg.model.img_size, cfg.model.num_frames, cfg.model.tubelet_size) == (
@@ -29,7 +30,7 @@ def test_paper_configs_are_the_recipes_micro_batches_on_vit_b():
         assert cfg.device == "cuda" and cfg.compile and cfg.optim.epochs == 1 and cfg.optim.warmup_epochs == 0
         # one GPU holds the micro-batch and accumulates the recipe's global batch in 8 micro-steps
         assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv()) == 8
-    moco, videomae, _, finetune = found
+    moco, videomae, *_, finetune = found
     assert (videomae.config.optim.micro_batch_size, videomae.config.optim.batch_size, memory.clips_a_video(videomae)
             ) == (32, 256, 1)
     assert (moco.config.method, moco.config.optim.micro_batch_size, memory.clips_a_video(moco)) == ("mocov3", 32, 2)
@@ -48,10 +49,12 @@ def test_a_rehearsal_run_gives_a_row_per_setting_without_a_peak_on_cpu(capsys):
     result = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (the loop's lines go to stderr)
     assert (result["device"], result["dataset"], result["model"]["size"]) == ("cpu", "ucf101", "vit_micro")
     rows = {(row["recipe"], row["mask_ratio"]): row for row in result["rows"]}
-    assert list(rows) == [("mocov3", None), ("videomae", 0.5), ("videomae", 0.9), ("finetune", None)]
+    assert list(rows) == [("mocov3", None), ("videomae", 0.5), ("videomae", 0.9), ("videomaev2", 0.5),
+                          ("videomaev2", 0.9), ("finetune", None)]
     assert rows["videomae", 0.5]["visible_tokens"] == 32 and rows["videomae", 0.9]["visible_tokens"] == 8
     # MoCo v3's two views and fine-tuning's 2 repeated clips make 4 clips of a micro-batch of 2 videos
-    assert [row["clips_a_micro_step"] for row in rows.values()] == [4, 2, 2, 4]
+    assert [row["clips_a_micro_step"] for row in rows.values()] == [4, 2, 2, 2, 2, 4]
+    assert rows["videomaev2", 0.5]["visible_tokens"] == 32 and rows["videomaev2", 0.9]["visible_tokens"] == 8
     for row in rows.values():
         assert (row["micro_batch_videos"], row["accumulation_steps"], row["optimiser_steps"]) == (2, 2, 1)
         assert (row["dtype"], row["compile"], row["allocated_at_start_gib"], row["peak_allocated_gib"],
