@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from vmae import methods
 from vmae.config import PretrainConfig, config_from_dict
 from vmae.data import loaders
 from vmae.data.dataset import FixedViews
@@ -47,13 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_videomae(path: Path, trust: bool = False) -> tuple[VideoMAE, PretrainConfig]:
-    """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint
+    """A VideoMAE model and its config from the checkpoint of a method that reconstructs (vmae.methods)
     (``trust``: ``--trust-checkpoint``, see ``vmae.models.torch_files.load_torch_file``)."""
     if not Path(path).is_file():
         raise MissingInputError(f"{path}: not found: expected a VideoMAE pretraining checkpoint file (--init)")
     ckpt = load_torch_file(path, trust)
-    if ckpt.get("method") != "videomae":
-        raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a VideoMAE pretraining checkpoint")
+    if ckpt.get("method") not in methods.METHODS or not methods.get(ckpt["method"]).reconstructs:
+        known = [name for name in methods.names() if methods.get(name).reconstructs]
+        raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a pretraining checkpoint of {known}")
     cfg = config_from_dict(PretrainConfig, ckpt["config"], source=str(path))
     model = build_videomae(cfg.model)
     model.load_state_dict(ckpt["model"])
