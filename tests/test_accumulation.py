@@ -32,7 +32,9 @@ from vmae.config import (
     build_config,
     to_dict,
 )
-from vmae.models import build_encoder, build_moco, build_videomae
+from vmae.methods.mocov3 import build_moco, moco_step
+from vmae.methods.videomae import VideoMAEObjective, videomae_step
+from vmae.models import build_encoder, build_videomae
 from vmae.models.moco import cosine_momentum
 from vmae.models.vit import layer_id
 from vmae.train import cli_common
@@ -49,7 +51,6 @@ from vmae.train.distributed import (
 from vmae.train.finetune import classification_step
 from vmae.train.loop import train
 from vmae.train.optim import param_groups
-from vmae.train.pretrain import VideoMAEObjective, moco_step, videomae_step
 from vmae.train.run_files import RESUME_NAME, config_differences
 from vmae.train.step import Micro
 

@@ -18,20 +18,21 @@ PAPER_RATIOS = [0.5, 0.75, 0.875, 0.9, 0.95]  # mask_ratio study, UCF101/HMDB51,
 
 def test_paper_configs_are_the_recipes_micro_batches_on_vit_b():
     config = load_workflow_config(memory.PAPER_CONFIG)
-    assert memory.videomae_mask_ratios(config) == PAPER_RATIOS
+    assert memory.pretrain_mask_ratios(config) == PAPER_RATIOS
     found = memory.measurements(config, "k400", list(memory.RECIPES), [0.9, 0.5], "cuda")
-    assert [(m.name, m.config.mask_ratio if m.name == "videomae" else None) for m in found] == [
-        ("videomae", 0.9), ("videomae", 0.5), ("mocov3", None), ("finetune", None)]
+    assert [(m.name, m.config.mask_ratio if m.name.startswith("videomae") else None) for m in found] == [
+        ("mocov3", None), ("videomae", 0.9), ("videomae", 0.5), ("videomaev2", 0.9), ("videomaev2", 0.5),
+        ("finetune", None)]  # every registered method, sorted, a masked one at each ratio
     for m in found:
         cfg = m.config
         assert (cfg.model.size, cfg.model.img_size, cfg.model.num_frames, cfg.model.tubelet_size) == (
             "vit_base", 224, 16, 2)
         assert cfg.device == "cuda" and cfg.compile and cfg.optim.epochs == 1 and cfg.optim.warmup_epochs == 0
     # one GPU holds the micro-batch and accumulates the recipe's global batch: K400's official 2048
-    # (VideoMAE) and 512 (fine-tuning) videos in 64 and 32 micro-steps, MoCo v3's 256 in 8
+    # (VideoMAE, VideoMAE V2) and 512 (fine-tuning) videos in 64 and 32 micro-steps, MoCo v3's 256 in 8
     assert [accumulation_steps(m.config.optim.batch_size, m.config.optim.micro_batch_size, DistEnv())
-            for m in found] == [64, 64, 8, 32]
-    videomae, _, moco, finetune = found
+            for m in found] == [8, 64, 64, 64, 64, 32]
+    moco, videomae, *_, finetune = found
     assert (videomae.config.optim.micro_batch_size, videomae.config.optim.batch_size, memory.clips_a_video(videomae)
             ) == (32, 2048, 1)
     assert (moco.config.method, moco.config.optim.micro_batch_size, memory.clips_a_video(moco)) == ("mocov3", 32, 2)
@@ -50,10 +51,12 @@ def test_a_rehearsal_run_gives_a_row_per_setting_without_a_peak_on_cpu(capsys):
     result = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (the loop's lines go to stderr)
     assert (result["device"], result["dataset"], result["model"]["size"]) == ("cpu", "ucf101", "vit_micro")
     rows = {(row["recipe"], row["mask_ratio"]): row for row in result["rows"]}
-    assert list(rows) == [("videomae", 0.5), ("videomae", 0.9), ("mocov3", None), ("finetune", None)]
+    assert list(rows) == [("mocov3", None), ("videomae", 0.5), ("videomae", 0.9), ("videomaev2", 0.5),
+                          ("videomaev2", 0.9), ("finetune", None)]
     assert rows["videomae", 0.5]["visible_tokens"] == 32 and rows["videomae", 0.9]["visible_tokens"] == 8
     # MoCo v3's two views and fine-tuning's 2 repeated clips make 4 clips of a micro-batch of 2 videos
-    assert [row["clips_a_micro_step"] for row in rows.values()] == [2, 2, 4, 4]
+    assert [row["clips_a_micro_step"] for row in rows.values()] == [4, 2, 2, 2, 2, 4]
+    assert rows["videomaev2", 0.5]["visible_tokens"] == 32 and rows["videomaev2", 0.9]["visible_tokens"] == 8
     for row in rows.values():
         assert (row["micro_batch_videos"], row["accumulation_steps"], row["optimiser_steps"]) == (2, 2, 1)
         assert (row["dtype"], row["compile"], row["allocated_at_start_gib"], row["peak_allocated_gib"],

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from vmae.cli import main as vmae
 from vmae.config import PretrainConfig, to_dict
-from vmae.models import build_encoder, build_moco, build_videomae
+from vmae.methods.mocov3 import build_moco
+from vmae.models import build_encoder, build_videomae
 from vmae.models.checkpoints import load_encoder_weights
 from vmae.models.interop import convert_official
 from vmae.models.torch_files import UntrustedCheckpointError, load_torch_file

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vmae.config import PretrainConfig
-from vmae.models import build_moco
+from vmae.methods.mocov3 import build_moco
 from vmae.models.moco import MoCoV3, cosine_momentum
 from vmae.models.vit import VideoViT
 

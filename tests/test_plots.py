@@ -42,7 +42,7 @@ def seeded(values: list[float], **row) -> dict:
 
 
 def study_tables(seeds: int) -> dict[str, pd.DataFrame]:
-    """A table for each of the five studies, shaped as the default config's (``seeds`` seeds a row)."""
+    """A table for each study, shaped as the default config's (``seeds`` seeds a row)."""
     def row(top1: float, **columns) -> dict:
         return seeded([top1 + d for d in np.linspace(-3, 3, seeds)], **columns)
 
@@ -58,6 +58,7 @@ def study_tables(seeds: int) -> dict[str, pd.DataFrame]:
                                    "videomae") for t in (clean, clutter)
                                for s, n, v in (("scratch", 0, 20), (clutter, 240, 45), (clean, 120, 55))]),
         "data_size": table([row(30 + 20 * f, fraction=f, pretrain_videos=round(120 * f)) for f in (0.33, 0.67, 1.0)]),
+        "methods": table([row(v, method=m) for m, v in (("videomae", 55), ("videomaev2", 53))]),
     }
 
 

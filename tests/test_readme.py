@@ -31,7 +31,7 @@ TIMEOUT = 600
 # README section -> what runs its commands
 SECTIONS = {
     "## Two commands": "test_readme.py::test_two_commands",
-    "## The five studies": "test_workflow.py::test_readme_study_commands_plan_their_tables_and_claims + "
+    "## The studies": "test_workflow.py::test_readme_study_commands_plan_their_tables_and_claims + "
                            "test_claims.py::test_readme_power_command_runs_as_written",
     "## The paper's settings on GPUs and on SLURM": "test_workflow.py::test_readme_gpu_commands_* + "
                                                     "test_readme.py::test_slurm_and_rehearsal_commands",

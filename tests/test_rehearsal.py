@@ -177,7 +177,7 @@ def test_rehearsal_runs_the_paper_dag_from_download_to_claims(rehearsal):
     work = rehearsal["work"]
     results = work / "results"
     counts = job_counts(rehearsal["first"])
-    assert counts["prepare"] == 4 and counts["table"] == 5 and counts["claims"] == 1
+    assert counts["prepare"] == 4 and counts["table"] == 6 and counts["claims"] == 1
     assert counts == rehearsal["paper"]  # paper.yaml's DAG, every job (the mirror was built: no mirror job)
     # each archive fetched once, whole; verified and unpacked where the paper's run puts it
     assert rehearsal["requests"] == Counter(dict.fromkeys(ARCHIVES, 1))

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vmae import methods
+from vmae.models.masking import MASKINGS
 from vmae.models.vit import MODEL_SIZES
 from vmae.report import runs, studies
+from vmae.workflow_config import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = load_schema(SCHEMA_PATH)
 STUDY_SCHEMAS = SCHEMA["properties"]["studies"]
 
 
@@ -20,12 +24,22 @@ def test_schema_names_the_studies_masking_kinds_protocols_methods_and_sizes_of_t
     assert list(STUDY_SCHEMAS["properties"]) == list(studies.STUDY_NAMES)
     assert STUDY_SCHEMAS["required"] == list(studies.STUDY_NAMES)
     definitions = SCHEMA["definitions"]
-    assert definitions["masking"]["enum"] == list(runs.MASKINGS)
+    assert definitions["masking"]["enum"] == list(runs.MASKINGS) == ["tube", "random", "frame"]
     assert definitions["protocols"]["items"]["enum"] == list(runs.PROTOCOLS)
-    assert STUDY_SCHEMAS["properties"]["data_efficiency"]["properties"]["methods"]["items"]["enum"] == list(runs.METHODS)
-    assert STUDY_SCHEMAS["properties"]["domain_shift"]["properties"]["methods"]["items"]["enum"] == list(
-        runs.PRETRAIN_METHODS)
+    efficiency = STUDY_SCHEMAS["properties"]["data_efficiency"]["properties"]["methods"]
+    assert SCHEMA["definitions"][efficiency["items"]["$ref"].split("/")[-1]]["enum"] == list(runs.METHODS)
+    assert efficiency["default"] == list(runs.METHODS) == ["scratch", *methods.names()]
+    shift = STUDY_SCHEMAS["properties"]["domain_shift"]["properties"]["methods"]
+    assert SCHEMA["definitions"][shift["items"]["$ref"].split("/")[-1]]["enum"] == list(runs.PRETRAIN_METHODS)
     assert SCHEMA["properties"]["model"]["properties"]["size"]["enum"] == list(MODEL_SIZES)
+
+
+def test_the_schema_file_names_no_method_or_masking_strategy_the_registries_fill_them_in():
+    text = SCHEMA_PATH.read_text()
+    assert not any(f"enum: [{name}" in text or f", {name}]" in text for name in [*methods.names(), *MASKINGS])
+    recipes = SCHEMA["properties"]["recipes"]
+    assert recipes["required"] == [*methods.names(), "finetune", "linprobe"]
+    assert set(recipes["properties"]) == {*methods.names(), "finetune", "linprobe"}
 
 
 def test_default_config_has_a_section_for_every_study():

@@ -18,14 +18,13 @@ from vmae.cli import main as vmae
 from vmae.config import ModelConfig, PretrainConfig
 from vmae.data.loaders import EpochSampler, RunBatchSampler
 from vmae.data.transforms import normalize
+from vmae.methods.videomae import VideoMAEObjective, mask_indices, videomae_clip_flops, videomae_step
 from vmae.models import build_videomae
 from vmae.models.masking import make_mask, split_mask
 from vmae.train import cli_common
 from vmae.train.batches import train_loaders
 from vmae.train.checkpoint import load_checkpoint
 from vmae.train.distributed import DistEnv, wrap_model
-from vmae.train.flops import videomae_clip_flops
-from vmae.train.pretrain import VideoMAEObjective, mask_indices, videomae_step
 from vmae.train.step import derive_seed
 
 RUN_KEYS = {"config", "seed", "versions", "git_commit", "git_dirty", "device", "host", "wall_s", "clips_per_s"}
@@ -126,6 +125,10 @@ def test_pretrain_mocov3(tiny_dataset: Path, tmp_path: Path, tiny_run_args: list
     assert metrics["method"] == "mocov3" and metrics["config"]["method"] == "mocov3"
     assert np.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
     assert any(k.startswith("momentum_encoder.") for k in load_checkpoint(out / "checkpoint.pt")["model"])
+    # instance discrimination among the 10 held-out videos (2 clips each) against chance 1/10
+    pretext = metrics["pretext"]
+    assert (pretext["clips"], pretext["chance"]) == (20, 0.1) and pretext["top1"] in {i / 20 for i in range(21)}
+    assert pretext["skill"] == pytest.approx((pretext["top1"] - 0.1) / 0.9)
 
 
 @pytest.mark.parametrize("with_init", [False, True])

@@ -49,12 +49,13 @@ def test_snakefmt_check():
 
 
 @pytest.mark.slow
-def test_default_dry_run_plans_all_five_tables(tmp_path):
+def test_default_dry_run_plans_every_studys_table(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "--cores", "2")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     counts = job_counts(out)
-    assert counts["table"] == 5 and counts["claims"] == 1 and "plot" not in counts  # a table job draws its figure
+    assert counts["table"] == len(STUDIES) == 6 and counts["claims"] == 1
+    assert "plot" not in counts  # a table job draws its figure
     assert counts["prepare_synthetic"] == 2 and "prepare" not in counts  # synthetic-clean, synthetic-clutter
     for study in STUDIES:
         assert f"results/table_{study}.csv" in out and f"results/figures/{study}.png" in out
@@ -106,7 +107,7 @@ def test_paper_dry_run_plans_downloads(tmp_path):
     assert "_s1" not in out  # one seed: config.yaml's five for the main table do not leak into paper.yaml
     assert "optim.steps" not in out  # the paper's epochs: config.yaml's step budget does not leak in either
     counts = job_counts(out)
-    assert counts["prepare"] == 4 and counts["table"] == 5
+    assert counts["prepare"] == 4 and counts["table"] == len(STUDIES)
     # the paper's recipe reaches the commands: ViT-B 16x224, 3200 epochs on UCF101 at mask 0.75
     assert re.search(r"vmae pretrain .*--out results/pretrain/videomae_ucf101_f1.0_tube0.75_s0 .*"
                      r"--epochs 3200 .*model.size=vit_base model.img_size=224", out)
@@ -125,11 +126,11 @@ def readme_commands(section: str) -> list[str]:
 
 @pytest.mark.slow
 def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
-    """The README's five-studies commands, run from the repository as written with `-n` added
+    """The README's study commands, run from the repository as written with `-n` added
     (`--directory` keeps the repository clean); the `--report` one needs finished results and runs
     in test_full_run_of_the_test_config."""
-    commands = readme_commands("## The five studies")
-    assert len(commands) == 9  # the five studies, claims, all, report, and the pilot
+    commands = readme_commands("## The studies")
+    assert len(commands) == 10  # the six studies, claims, all, report, and the pilot
     for i, command in enumerate(c for c in commands if "--report" not in c):
         args = shlex.split(command, comments=True)[1:] + ["-n"]
         result = subprocess.run(["snakemake", *args, "--directory", str(tmp_path / str(i))], cwd=REPO,
@@ -138,7 +139,7 @@ def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
         assert result.returncode == 0, command + "\n" + out[-3000:]
         targets = [a for a in args if a.startswith("results/")]
         counts = job_counts(out)
-        assert counts["table"] == (1 if targets and targets[0] != "results/table_claims.csv" else 5), command
+        assert counts["table"] == (1 if targets and targets[0] != "results/table_claims.csv" else len(STUDIES)), command
         assert counts.get("claims", 0) == (0 if targets and targets[0] != "results/table_claims.csv" else 1), command
         if "pilot.yaml" in command:  # the pilot scores on val with its own seeds
             plan = subprocess.run(["snakemake", *args, "-p", "--directory", str(tmp_path / str(i))], cwd=REPO,
@@ -233,6 +234,7 @@ def test_full_run_of_the_test_config(tmp_path):
                          [("scratch", 0), ("tiny-clean", 20), ("tiny-clutter", 20)]),  # scratch: the control
         "data_size": (["target", "fraction", "pretrain_videos", "train_videos", "method", "protocol"],
                       [(0.5, 10), (1.0, 20)]),
+        "methods": (["target", "train_videos", "method", "protocol"], ["videomae", "videomaev2"]),
     }
     for study, (leading, rows) in expected.items():
         table = pd.read_csv(results / f"table_{study}.csv")
@@ -255,6 +257,8 @@ def test_full_run_of_the_test_config(tmp_path):
             assert list(zip(table["masking"], table["mask_ratio"])) == rows
         elif study == "domain_shift":
             assert list(zip(table["source"], table["source_videos"])) == rows
+        elif study == "methods":  # VideoMAE V2's dual masking beside VideoMAE, with its pretext skill
+            assert table["method"].tolist() == rows and table["pretext_skill"].notna().all()
         else:
             assert list(zip(table["fraction"], table["pretrain_videos"])) == rows
     claims = pd.read_csv(results / "table_claims.csv")

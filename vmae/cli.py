@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("vmae.data.frame_cache", "pre-decode a dataset's videos into a memory-mapped frame cache"),
     "mirror": ("vmae.rehearsal.mirror", "build the rehearsal's stand-in data: UCF101 / HMDB51 archives and "
                "their sources file, SSv2 / K400 files"),
-    "pretrain": ("vmae.train.pretrain", "self-supervised pretraining (VideoMAE or MoCo v3)"),
+    "pretrain": ("vmae.train.pretrain", "self-supervised pretraining by a registered method (vmae.methods)"),
     "finetune": ("vmae.train.finetune", "supervised fine-tuning (from a checkpoint or from scratch)"),
     "linprobe": ("vmae.train.linprobe", "linear probe on frozen, mean-pooled encoder features"),
     "reconstruct": ("vmae.train.reconstruct", "picture of VideoMAE reconstructions of validation clips"),

@@ -152,64 +152,50 @@ class OptimConfig:
         _check(0 < self.layer_decay <= 1, "optim.layer_decay", self.layer_decay, "in (0, 1]")
 
 
-@dataclass
-class MocoConfig:
-    """MoCo v3 heads and loss, and its views' appearance augmentations (vmae.data.color_augment;
-    the defaults are MoCo v3's ViT recipe, after BYOL: asymmetric blur and solarisation)."""
-
-    proj_dim: int = 256  # output of projection / prediction MLPs
-    hidden_dim: int = 1024  # hidden width of both MLPs
-    temperature: float = 0.2
-    momentum: float = 0.99  # start of the cosine momentum schedule (-> 1)
-    augment: bool = True  # colour jitter, grayscale, blur, solarisation of the two views
-    jitter_p: float = 0.8  # probability of colour jitter, each view
-    brightness: float = 0.4  # jitter strengths (torchvision ColorJitter's)
-    contrast: float = 0.4
-    saturation: float = 0.2
-    hue: float = 0.1  # turns of the hue circle
-    grayscale_p: float = 0.2
-    blur_p: tuple[float, float] = (1.0, 0.1)  # Gaussian blur probability of view 1, view 2
-    blur_sigma: tuple[float, float] = (0.1, 2.0)  # blur sigma range, pixels at the clip's size (224 px)
-    solarize_p: tuple[float, float] = (0.0, 0.2)  # solarisation probability of view 1, view 2
-
-    def validate(self) -> None:
-        _check(self.proj_dim >= 1, "moco.proj_dim", self.proj_dim, ">= 1")
-        _check(self.hidden_dim >= 1, "moco.hidden_dim", self.hidden_dim, ">= 1")
-        _check(self.temperature > 0, "moco.temperature", self.temperature, "> 0")
-        _check(0 <= self.momentum <= 1, "moco.momentum", self.momentum, "in [0, 1]")
-        for key in ("jitter_p", "grayscale_p", "brightness", "contrast", "saturation"):
-            _check(0 <= getattr(self, key) <= 1, f"moco.{key}", getattr(self, key), "in [0, 1]")
-        _check(0 <= self.hue <= 0.5, "moco.hue", self.hue, "in [0, 0.5]")
-        for key in ("blur_p", "solarize_p"):
-            _check(all(0 <= p <= 1 for p in getattr(self, key)), f"moco.{key}", getattr(self, key),
-                   "two probabilities in [0, 1]")
-        _check(0 < self.blur_sigma[0] <= self.blur_sigma[1], "moco.blur_sigma", self.blur_sigma,
-               "two sigmas (pixels), 0 < low <= high")
-
-
 # --------------------------------------------------------------------------- commands
+
+
+def _method_sections() -> dict[str, Any]:
+    """Every registered method's own config section (vmae.methods), at its defaults, by its key."""
+    from vmae import methods  # the registry imports this module, so it is asked only once both exist
+
+    return {key: section() for key, section in methods.sections().items()}
 
 
 @dataclass
 class PretrainConfig:
-    """`vmae pretrain`: VideoMAE or MoCo v3 on a manifest's videos (labels ignored)."""
+    """`vmae pretrain`: a registered self-supervised method (vmae.methods) on a manifest's videos
+    (labels ignored). Each method's own section is a key of the YAML and of ``key=value`` overrides
+    like the others (``moco.temperature=0.2``) and an attribute (``cfg.moco``)."""
 
-    method: Literal["videomae", "mocov3"] = "videomae"
-    mask_ratio: float = 0.9
-    masking: Literal["tube", "random", "frame"] = "tube"
+    method: str = "videomae"  # a registered method (vmae.methods.names())
+    mask_ratio: float = 0.9  # of a masked method (vmae.methods.Method.masked)
+    masking: str = "tube"  # a registered masking strategy (vmae.models.masking.MASKINGS)
     norm_pix_loss: bool = True  # per-tubelet normalised pixel targets
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    compile: bool = True  # torch.compile on CUDA (ignored on CPU and for mocov3)
+    compile: bool = True  # torch.compile on CUDA where the method compiles (ignored on CPU)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    moco: MocoConfig = field(default_factory=MocoConfig)
+    # the methods' own sections by key, read and written inline (``moco:``, not ``sections: {moco: ...}``)
+    sections: dict[str, Any] = field(default_factory=_method_sections, metadata={"inline": True})
+
+    def __getattr__(self, name: str) -> Any:
+        """``cfg.<key>``: the method section of that key (``cfg.moco``)."""
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def validate(self) -> None:
+        from vmae import methods
+        from vmae.models.masking import MASKINGS
+
+        _check(self.method in methods.METHODS, "method", self.method, f"one of {list(methods.names())}")
+        _check(self.masking in MASKINGS, "masking", self.masking, f"one of {list(MASKINGS)}")
         _check(0.0 < self.mask_ratio < 1.0, "mask_ratio", self.mask_ratio, "in (0, 1)")
-        _check(self.method == "videomae" or self.data.repeated_sampling == 1, "data.repeated_sampling",
-               self.data.repeated_sampling, "1 with method=mocov3 (its two views are two clips of one visit)")
+        methods.get(self.method).validate(self)
 
 
 @dataclass
@@ -324,14 +310,22 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     raise TypeError(f"unsupported config type {tp} for {key}")
 
 
+def _inline(obj: Any) -> dict[str, Any]:
+    """The sections of ``obj``'s inline fields (``metadata={"inline": True}``: a dict of dataclasses
+    whose keys stand as keys of ``obj`` itself), by key."""
+    return {key: section for f in dataclasses.fields(obj) if f.metadata.get("inline")
+            for key, section in getattr(obj, f.name).items()}
+
+
 def _apply(obj: Any, updates: dict[str, Any], source: str, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
+    inline = _inline(obj)
+    names = {f.name for f in dataclasses.fields(obj) if not f.metadata.get("inline")} | inline.keys()
     for name, value in updates.items():
         key = f"{prefix}{name}"
         if name not in names:
             raise ConfigError(f"{source}: unknown key {key!r}; expected one of {sorted(names)}")
-        current = getattr(obj, name)
+        current = inline[name] if name in inline else getattr(obj, name)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {key}={value!r}: expected a mapping")
@@ -358,8 +352,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def validate(cfg: Any, prefix: str = "") -> None:
     """Check that every float (also inside tuples) is finite, then run ``validate()`` of the config
     and of every nested section."""
+    for key, section in _inline(cfg).items():
+        validate(section, f"{prefix}{key}.")
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        if f.metadata.get("inline"):
+            continue
         if dataclasses.is_dataclass(value):
             validate(value, f"{prefix}{f.name}.")
         else:
@@ -401,7 +399,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], source: str = "checkpoi
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain, YAML/JSON-serialisable dict (tuples become lists)."""
+    """A plain, YAML/JSON-serialisable dict (tuples become lists; inline sections at the top level)."""
     def plain(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
@@ -409,4 +407,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
             return [plain(v) for v in value]
         return value
 
-    return plain(dataclasses.asdict(cfg))
+    data = dataclasses.asdict(cfg)
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("inline"):
+            data.update(data.pop(f.name))
+    return plain(data)

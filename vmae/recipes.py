@@ -1,6 +1,6 @@
 """The training recipes of a workflow config: the command config file, epochs and ``key=value``
-overrides a method (``videomae``, ``mocov3``) or protocol (``finetune``, ``linprobe``) gets for one
-dataset. workflow/rules/common.smk builds every training command from ``recipe`` and
+overrides a registered method (vmae.methods, e.g. ``videomae``) or protocol (``finetune``,
+``linprobe``) gets for one dataset. workflow/rules/common.smk builds every training command from ``recipe`` and
 ``model_overrides``; ``vmae bench memory`` builds the same configs outside Snakemake, from the config
 file as Snakemake merges it (``load_workflow_config``).
 """

@@ -5,6 +5,10 @@ fills them (a property's ``default`` is set where the key is absent, before its 
 An error is one line: the config file the bad key or value comes from (of Snakemake's
 ``workflow.configfiles``), the dotted key, what was wrong and what was expected (no schema dump), e.g.
 ``bad.yaml: studies.data_efficency: unknown key: expected one of ['data_efficiency', ...]``.
+
+The schema names no method or masking strategy: ``load_schema`` fills in the registered ones
+(vmae.methods, vmae.models.masking) as the enums of ``method``, ``method_or_scratch`` and
+``masking``, a required recipe for each method, and the data-efficiency study's default methods.
 """
 
 from __future__ import annotations
@@ -30,12 +34,31 @@ class WorkflowConfigError(UserError, ValueError):
 def validate_config(config: dict[str, Any], schema_path: str | Path, config_files: Iterable[str | Path]) -> None:
     """Fill ``config``'s defaults from the schema at ``schema_path`` (in place) and check it; raise
     ``WorkflowConfigError`` naming the one of ``config_files`` the bad key or value comes from."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     errors = list(_default_filling_validator(schema).iter_errors(config))
     if errors:
         error = _most_specific(errors)
         files = _blamed_files(error, [str(f) for f in config_files])
         raise WorkflowConfigError(f"{' + '.join(files) or 'config'}: {_describe(error)}")
+
+
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The config schema at ``schema_path`` with the registered methods and masking strategies filled in."""
+    from vmae import methods
+    from vmae.models.masking import MASKINGS
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    names = list(methods.names())
+    definitions = schema["definitions"]
+    definitions["method"]["enum"] = names
+    definitions["method_or_scratch"]["enum"] = ["scratch", *names]
+    definitions["masking"]["enum"] = list(MASKINGS)
+    recipes = schema["properties"]["recipes"]
+    recipes["properties"].update({name: {"$ref": "#/definitions/recipe"} for name in names})
+    recipes["required"] = [*names, *recipes["required"]]
+    efficiency = schema["properties"]["studies"]["properties"]["data_efficiency"]["properties"]["methods"]
+    efficiency["default"] = ["scratch", *names]
+    return schema
 
 
 def _default_filling_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:

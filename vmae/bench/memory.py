@@ -4,8 +4,8 @@ choose ``optim.micro_batch_size`` for a card.
 The configs are the workflow's own: for each recipe of ``--config`` (default paper.yaml: VideoMAE
 and MoCo v3 32 videos a GPU, fine-tuning 16 videos x 2 repeated clips) the run config is built as
 workflow/rules/common.smk builds the command's (``vmae.recipes``: the recipe file, the model
-section, the recipe's and the dataset's overrides), VideoMAE once for each mask ratio the config's
-studies pretrain with (its visible tokens set the encoder's memory). Each then runs ``--steps``
+section, the recipe's and the dataset's overrides), a masked method (VideoMAE) once for each mask
+ratio the config's studies pretrain with (its visible tokens set the encoder's memory). Each then runs ``--steps``
 optimiser steps of the real training loop (``vmae.train.loop.train``, as on one GPU: ``k`` =
 batch / micro-batch micro-steps a step, bf16 autocast, the compiled objective where the recipe
 compiles, fused AdamW) on random uint8 micro-batches shaped as the loader's, already cropped.
@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from vmae import methods
 from vmae.bench.model import resolve_device
 from vmae.config import FinetuneConfig, PretrainConfig, build_config, to_dict
 from vmae.data.registry import REPO_ROOT, load_spec
@@ -47,7 +48,7 @@ from vmae.train.loop import train
 from vmae.train.pretrain import pretraining
 
 PAPER_CONFIG = REPO_ROOT / "workflow" / "config" / "paper.yaml"
-RECIPES = ("videomae", "mocov3", "finetune")
+RECIPES = (*methods.names(), "finetune")  # every registered pretraining method, and fine-tuning
 GIB = 2**30
 
 
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "study's first target)")
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--mask-ratios", nargs="+", type=float, default=None,
-                        help="VideoMAE mask ratios (default: every ratio the config's studies pretrain with)")
+                        help="mask ratios of masked methods (default: every ratio the config's studies pretrain with)")
     parser.add_argument("--steps", type=int, default=2, help="optimiser steps a measurement (the first "
                         "allocates AdamW's moments)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -70,20 +71,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One recipe setting to run: ``name`` (videomae, mocov3, finetune) and its run config."""
+    """One recipe setting to run: ``name`` (a registered method or finetune) and its run config."""
 
     name: str
     config: PretrainConfig | FinetuneConfig
     num_classes: int = 0
 
 
-def videomae_mask_ratios(config: dict[str, Any]) -> list[float]:
-    """Every mask ratio of the VideoMAE pretraining runs the config's studies ask for, ascending."""
+def pretrain_mask_ratios(config: dict[str, Any]) -> list[float]:
+    """Every mask ratio of the masked pretraining runs the config's studies ask for, ascending."""
     ratios = {init.mask_ratio
               for name in studies.STUDY_NAMES if name in config["studies"]
               for _, _, init in studies.evaluations(name, config["studies"][name],
                                                     config["studies"][name].get("seeds", config["seeds"]))
-              if init is not None and init.method == "videomae"}
+              if init is not None and init.mask_ratio is not None}
     return sorted(ratios)
 
 
@@ -101,19 +102,17 @@ def measurements(config: dict[str, Any], dataset: str, names: list[str], mask_ra
         if name == "finetune":
             classes = load_spec(dataset, REPO_ROOT / config["datasets"]["specs"]).num_classes
             found.append(Measurement(name, build_config(FinetuneConfig, REPO_ROOT / r.config, overrides), classes))
-        elif name == "mocov3":
-            found.append(Measurement(name, build_config(PretrainConfig, REPO_ROOT / r.config, overrides, method="mocov3")))
         else:
-            for ratio in mask_ratios:
-                cfg = build_config(PretrainConfig, REPO_ROOT / r.config, [*overrides, f"mask_ratio={ratio}"],
-                                   method="videomae")
+            for ratio in mask_ratios if methods.get(name).masked else [None]:
+                ratio_override = [] if ratio is None else [f"mask_ratio={ratio}"]
+                cfg = build_config(PretrainConfig, REPO_ROOT / r.config, [*overrides, *ratio_override], method=name)
                 found.append(Measurement(name, cfg))
     return found
 
 
 def clips_a_video(m: Measurement) -> int:
-    """Clips the loader gives a video: MoCo v3's two views, else ``data.repeated_sampling``."""
-    return 2 if m.name == "mocov3" else m.config.data.repeated_sampling
+    """Clips the loader gives a video: the method's (vmae.methods), fine-tuning's ``data.repeated_sampling``."""
+    return m.config.data.repeated_sampling if m.name == "finetune" else methods.get(m.name).clips_a_video(m.config)
 
 
 def random_micro_batches(m: Measurement, count: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -152,10 +151,11 @@ def measure(m: Measurement, steps: int, device: torch.device) -> dict[str, Any]:
         result = train(run.model, run.step, run.groups, lambda epoch: batches, cfg.optim, env, out, seed=cfg.seed,
                        clips_per_step=run.clips_per_step, run_config=to_dict(cfg), method=m.name, net=run.net)
     seconds = time.perf_counter() - started
+    masked = m.name != "finetune" and methods.get(m.name).masked
     row: dict[str, Any] = {
         "recipe": m.name,
-        "mask_ratio": cfg.mask_ratio if m.name == "videomae" else None,
-        "visible_tokens": _visible_tokens(run.model, cfg) if m.name == "videomae" else None,
+        "mask_ratio": cfg.mask_ratio if masked else None,
+        "visible_tokens": _visible_tokens(run.model, cfg) if masked else None,
         "micro_batch_videos": batches[0][0].shape[0],
         "clips_a_micro_step": batches[0][0].shape[0] * batches[0][0].shape[1],
         "accumulation_steps": k,
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     config = load_workflow_config(args.config)
     dataset = args.dataset or config["studies"]["data_efficiency"]["targets"][0]
-    ratios = args.mask_ratios or videomae_mask_ratios(config)
+    ratios = args.mask_ratios or pretrain_mask_ratios(config)
     settings = measurements(config, dataset, args.recipes, ratios, device.type, args.compile)
     if not settings:
         raise UserError(f"{args.config}: no setting to measure (recipes {args.recipes}, mask ratios {ratios})")

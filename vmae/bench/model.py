@@ -54,7 +54,7 @@ from vmae.models.vit import MODEL_SIZES
 from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.finetune import classification_step
 from vmae.train.optim import build_optimizer, param_groups
-from vmae.train.pretrain import VideoMAEObjective, videomae_step
+from vmae.methods.videomae import VideoMAEObjective, videomae_step
 from vmae.train.step import StepFn
 
 PEAK_FLOPS = 989e12  # dense bf16 FLOP/s of an H100 / H200 SXM

@@ -8,18 +8,32 @@ one video match by colour alone. Each clip gets its own draw, the same for all o
 video's colour does not flicker), from a ``torch.Generator`` the caller seeds.
 
 ``ViewAugment(cfg)(clips, view, generator)``: clips float (B, C, T, H, W) in [0, 1] -> the same
-shape, augmented. The blur's sigma is given in pixels at the clip's own size (``MocoConfig``).
+shape, augmented. The blur's sigma is given in pixels at the clip's own size (``AugmentSettings``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
-from vmae.config import MocoConfig
+
+class AugmentSettings(Protocol):
+    """The fields a method's config section gives ``ViewAugment`` (e.g. MoCo v3's, vmae.methods)."""
+
+    jitter_p: float  # probability of colour jitter, each view
+    brightness: float  # jitter strengths (torchvision ColorJitter's)
+    contrast: float
+    saturation: float
+    hue: float  # turns of the hue circle
+    grayscale_p: float
+    blur_p: tuple[float, float]  # Gaussian blur probability of view 1, view 2
+    blur_sigma: tuple[float, float]  # sigma range, pixels at the clip's size
+    solarize_p: tuple[float, float]  # solarisation probability of view 1, view 2
+
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
@@ -70,7 +84,7 @@ def gaussian_blur(clips: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 class ViewAugment:
     """MoCo v3's appearance augmentations of one view (0 or 1) of a batch of clips."""
 
-    cfg: MocoConfig
+    cfg: AugmentSettings
 
     def __call__(self, clips: torch.Tensor, view: int, generator: torch.Generator) -> torch.Tensor:
         """clips: float (B, C, T, H, W) in [0, 1] -> augmented, clamped to [0, 1]."""

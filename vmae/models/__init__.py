@@ -1,8 +1,9 @@
-"""Models of the study: the video ViT encoder, VideoMAE and MoCo v3, built from typed configs."""
+"""Models of the study: the video ViT encoder, VideoMAE and MoCo v3, built from typed configs
+(a method's own model is built by its module, vmae.methods)."""
 
 from __future__ import annotations
 
-from vmae.config import ConfigError, ModelConfig, PretrainConfig
+from vmae.config import ConfigError, ModelConfig
 from vmae.models.mae import VideoMAE
 from vmae.models.moco import MoCoV3
 from vmae.models.vit import MODEL_SIZES, EncoderConfig, VideoViT
@@ -35,11 +36,5 @@ def build_videomae(cfg: ModelConfig) -> VideoMAE:
     return VideoMAE(encoder_config(cfg), cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads)
 
 
-def build_moco(cfg: PretrainConfig) -> MoCoV3:
-    """MoCo v3 around ``build_encoder(cfg.model)`` with the heads and temperature of ``cfg.moco``."""
-    return MoCoV3(build_encoder(cfg.model), proj_dim=cfg.moco.proj_dim, hidden_dim=cfg.moco.hidden_dim,
-                  temperature=cfg.moco.temperature)
-
-
-__all__ = ["MODEL_SIZES", "EncoderConfig", "MoCoV3", "VideoMAE", "VideoViT", "build_encoder", "build_moco", "build_videomae",
+__all__ = ["MODEL_SIZES", "EncoderConfig", "MoCoV3", "VideoMAE", "VideoViT", "build_encoder", "build_videomae",
            "encoder_config"]

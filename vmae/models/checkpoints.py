@@ -70,8 +70,13 @@ def _is_hf(sd: StateDict) -> bool:
 
 
 def _encoder_part(sd: StateDict) -> tuple[StateDict, str]:
-    """A project-named state dict -> (the encoder's tensors with bare VideoViT keys, which part)."""
-    for prefix, what in (("encoder.", "VideoMAE encoder"), ("base_encoder.", "MoCo v3 base encoder")):
+    """A project-named state dict -> (the encoder's tensors with bare VideoViT keys, which part): the
+    part under a registered method's ``encoder_prefix`` (vmae.methods), e.g. "MoCo v3 base encoder"."""
+    from vmae import methods  # the methods build their models from this package
+
+    for method in map(methods.get, methods.names()):
+        prefix = method.encoder_prefix
+        what = f"{method.label} {prefix.rstrip('.').replace('_', ' ')}"
         if any(k.startswith(prefix) for k in sd):
             return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}, what
     return sd, "encoder"

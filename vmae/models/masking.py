@@ -1,4 +1,4 @@
-"""Token masks for VideoMAE: pure functions of an explicit ``torch.Generator``.
+"""Token masks of masked methods (VideoMAE): registered pure functions of an explicit ``torch.Generator``.
 
 A mask is ``(B, N)`` bool with True = masked, over tokens in ``(t, h, w)`` flattened order
 (the order of ``VideoViT.patch_embed``), and the same masked count in every row.
@@ -9,18 +9,38 @@ A mask is ``(B, N)`` bool with True = masked, over tokens in ``(t, h, w)`` flatt
 - ``frame``:  whole time slots; ``round(ratio * T')`` slots, clamped to ``[1, T' - 1]`` so at least
               one slot is masked and one stays visible (0.875 of 8 slots = 7 slots).
 
+A strategy is one function ``(batch, grid, ratio, generator) -> (B, N) bool`` registered under its
+name with ``@register_masking(name)``: the config (``masking``), the workflow schema, run names and
+tables ask ``MASKINGS``, so a new strategy is that function (in a module of vmae or one named in
+``VMAE_PLUGINS``, vmae.methods) and a study grid entry. ``make_mask`` checks the name and the ratio.
+
 Masks are made on the generator's device (the CPU for a default generator); keeping them there lets
 ``split_mask`` find the token counts without a device sync.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
 
 import torch
 
-MaskKind = Literal["tube", "random", "frame"]
-MASK_KINDS: tuple[str, ...] = ("tube", "random", "frame")
+# (batch, grid (T', H', W'), ratio, generator) -> (batch, T'*H'*W') bool mask, True = masked
+MaskFn = Callable[[int, tuple[int, int, int], float, torch.Generator], torch.Tensor]
+MASKINGS: dict[str, MaskFn] = {}  # name -> function, in registration order (the order of tables)
+
+
+def register_masking(name: str) -> Callable[[MaskFn], MaskFn]:
+    """Decorator: register a masking function under ``name`` (a lowercase word, e.g. "tube")."""
+
+    def add(fn: MaskFn) -> MaskFn:
+        if not name.isalpha() or not name.islower():
+            raise ValueError(f"masking name {name!r}: expected lowercase letters (run names end in <name><ratio>)")
+        if name in MASKINGS and MASKINGS[name] is not fn:
+            raise ValueError(f"masking {name!r} is registered twice ({MASKINGS[name].__module__}, {fn.__module__})")
+        MASKINGS[name] = fn
+        return fn
+
+    return add
 
 
 def _random_rows(batch: int, length: int, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -31,6 +51,7 @@ def _random_rows(batch: int, length: int, count: int, generator: torch.Generator
     return mask.scatter_(1, chosen, True)
 
 
+@register_masking("tube")
 def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> torch.Tensor:
     """One spatial mask of ``int(ratio * H'W')`` positions repeated over all ``T'`` slots -> (B, N)."""
     slots, height, width = grid
@@ -38,12 +59,14 @@ def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: t
     return spatial[:, None, :].expand(batch, slots, height * width).reshape(batch, -1)
 
 
+@register_masking("random")
 def random_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> torch.Tensor:
     """``int(ratio * N)`` independently chosen tokens per clip -> (B, N)."""
     num_tokens = grid[0] * grid[1] * grid[2]
     return _random_rows(batch, num_tokens, int(ratio * num_tokens), generator)
 
 
+@register_masking("frame")
 def frame_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> torch.Tensor:
     """``round(ratio * T')`` whole time slots (clamped to [1, T'-1]) per clip -> (B, N)."""
     slots, height, width = grid
@@ -54,18 +77,15 @@ def frame_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: 
     return per_slot[:, :, None].expand(batch, slots, height * width).reshape(batch, -1)
 
 
-_MAKERS = {"tube": tube_mask, "random": random_mask, "frame": frame_mask}
-
-
 def make_mask(
-    kind: MaskKind, batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator
+    kind: str, batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """A ``(batch, T'*H'*W')`` bool mask (True = masked) of the given kind; see the module docstring."""
-    if kind not in _MAKERS:
-        raise ValueError(f"masking kind {kind!r}: expected one of {list(MASK_KINDS)}")
+    """A ``(batch, T'*H'*W')`` bool mask (True = masked) of the registered kind; see the module docstring."""
+    if kind not in MASKINGS:
+        raise ValueError(f"masking kind {kind!r}: expected one of {list(MASKINGS)}")
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"mask ratio {ratio!r}: expected a value in (0, 1)")
-    return _MAKERS[kind](batch, tuple(grid), ratio, generator)
+    return MASKINGS[kind](batch, tuple(grid), ratio, generator)
 
 
 def split_mask(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

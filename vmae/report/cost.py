@@ -4,7 +4,7 @@ benchmark files.
 Every training rule writes ``results/benchmarks/<kind>/...tsv`` (Snakemake's ``benchmark:``): the
 job's wall seconds (``s``) and the CPU seconds its processes used (``cpu_time``). Wall seconds
 depend on what else the machine ran; CPU seconds much less, so a study's cost is read from them.
-Pretraining jobs are split by method (``videomae`` / ``mocov3``, from the run name). Prints and
+Pretraining jobs are split by method (the run name's first word, e.g. ``videomae``). Prints and
 writes one row per kind: jobs, CPU-s in all, CPU-s per job (mean), wall seconds in all.
 """
 
@@ -25,7 +25,7 @@ class CostError(UserError, ValueError):
 
 
 def _kind(path: Path, root: Path) -> str:
-    """'pretrain/videomae', 'pretrain/mocov3', 'finetune', 'linprobe', ... of one benchmark file."""
+    """'pretrain/<method>' (e.g. 'pretrain/videomae'), 'finetune', 'linprobe', ... of one benchmark file."""
     kind = path.relative_to(root).parts[0]
     if kind == "pretrain":
         return f"pretrain/{path.stem.split('_', 1)[0]}"

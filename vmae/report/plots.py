@@ -32,6 +32,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
+from vmae import methods  # noqa: E402
 from vmae.errors import UserError  # noqa: E402
 from vmae.report.stats import INTERVAL  # noqa: E402
 from vmae.report.studies import STUDIES, STUDY_NAMES  # noqa: E402
@@ -40,7 +41,7 @@ PAPER_BEST_MASK_RATIO = 0.9  # Figure 3 of the paper
 Y_LABEL = "top-1 accuracy (%)"
 MEAN_LABEL = f"mean, 95% CI over seeds ({INTERVAL})"
 SEED_LABEL = "one seed"
-METHOD_LABELS = {"scratch": "scratch", "mocov3": "MoCo v3", "videomae": "VideoMAE"}
+METHOD_LABELS = {"scratch": "scratch", **methods.labels()}  # the registered methods' (vmae.methods)
 PROTOCOL_LABELS = {"finetune": "fine-tune", "linprobe": "linear probe"}
 PLOT_COLUMNS = ("protocol", "top1", "top1_ci_low", "top1_ci_high", "top1_by_seed", "paper_dataset", "paper_top1")
 PANEL_SIZE = (5.5, 4.2)  # inches, one panel (at least)
@@ -213,7 +214,7 @@ def _domain_source(row: pd.Series, several_methods: bool) -> str:
 def plot_study(study: str, table: pd.DataFrame):
     """The figure of a study's table (a matplotlib Figure)."""
     title = STUDIES[study].title
-    if study == "data_efficiency":
+    if study in ("data_efficiency", "methods"):
         table = table.assign(series=[METHOD_LABELS.get(m, m) for m in table["method"]])
         return dot_chart(table, "target", "series", "target", "method", title)
     if study == "masking":

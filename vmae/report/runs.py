@@ -3,7 +3,10 @@
 A pretraining run is named only by what makes it different::
 
     videomae_synthetic-clean_f1.0_tube0.9_s0    method, source data, fraction, masking + ratio, seed
-    mocov3_synthetic-clean_f0.25_s1             MoCo v3 has no masking part
+    <method>_synthetic-clean_f0.25_s1           a method that masks nothing has no masking part
+
+The methods and masking strategies are the registered ones (vmae.methods, vmae.models.masking): a
+method's ``masked`` says whether its runs carry the masking part.
 
 An evaluation lives at ``<root>/eval/<target>/<protocol>/<init>/metrics.json`` where ``<init>`` is
 the pretraining run's name (its seed is the evaluation's seed) or ``scratch_s<seed>``.
@@ -17,12 +20,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmae import methods
 from vmae.errors import UserError
+from vmae.models import masking
 
-PRETRAIN_METHODS = ("mocov3", "videomae")
+PRETRAIN_METHODS = methods.names()
 METHODS = ("scratch", *PRETRAIN_METHODS)
+MASKED_METHODS = tuple(name for name in PRETRAIN_METHODS if methods.get(name).masked)
 PROTOCOLS = ("finetune", "linprobe")
-MASKINGS = ("tube", "random", "frame")
+MASKINGS = tuple(masking.MASKINGS)
 
 DATASET_PATTERN = r"[a-z0-9][a-z0-9_-]*"  # datasets/<name>.yaml names (dataset.schema.yaml)
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
@@ -40,11 +46,16 @@ def _unnamed(pattern: str) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern)
 
 
+def _either(names: tuple[str, ...]) -> str:
+    return "|".join(names) if names else r"(?!)"  # (?!) matches nothing
+
+
 # Wildcard constraints of the workflow's {run} (pretraining) and {init} (evaluation) wildcards:
-# exact, i.e. a masking part for VideoMAE and none for MoCo v3.
+# exact, i.e. a masking part for a masked method and none for the others.
 _RUN_BODY = rf"{DATASET_PATTERN}_f{_NUMBER}"
 PRETRAIN_WILDCARD = (
-    rf"(?:videomae_{_RUN_BODY}_(?:{'|'.join(MASKINGS)}){_NUMBER}|mocov3_{_RUN_BODY})_s[0-9]+"
+    rf"(?:(?:{_either(MASKED_METHODS)})_{_RUN_BODY}_(?:{'|'.join(MASKINGS)}){_NUMBER}"
+    rf"|(?:{_either(tuple(m for m in PRETRAIN_METHODS if m not in MASKED_METHODS))})_{_RUN_BODY})_s[0-9]+"
 )
 INIT_WILDCARD = f"(?:{PRETRAIN_WILDCARD}|{_unnamed(SCRATCH_PATTERN)})"
 
@@ -63,7 +74,7 @@ def format_number(value: float) -> str:
 
 @dataclass(frozen=True)
 class PretrainRun:
-    """One pretraining run; ``masking``/``mask_ratio`` are None for MoCo v3."""
+    """One pretraining run; ``masking``/``mask_ratio`` are None for a method that masks nothing."""
 
     method: str
     source: str
@@ -80,10 +91,10 @@ class PretrainRun:
         if not self.fraction > 0.0:
             raise RunNameError(f"fraction {self.fraction!r}: expected a value > 0 (the pretraining set's size "
                                "relative to the training set; above 1 it draws unlabelled videos too)")
-        masked = self.method == "videomae"
+        masked = self.method in MASKED_METHODS
         if masked and (self.masking not in MASKINGS or self.mask_ratio is None):
             raise RunNameError(
-                f"videomae run needs masking in {MASKINGS} and a mask_ratio, "
+                f"{self.method} run needs masking in {MASKINGS} and a mask_ratio, "
                 f"got {self.masking!r}, {self.mask_ratio!r}"
             )
         if not masked and (self.masking is not None or self.mask_ratio is not None):
@@ -91,7 +102,7 @@ class PretrainRun:
 
     @property
     def name(self) -> str:
-        mask = f"_{self.masking}{format_number(self.mask_ratio)}" if self.method == "videomae" else ""
+        mask = f"_{self.masking}{format_number(self.mask_ratio)}" if self.method in MASKED_METHODS else ""
         return f"{self.method}_{self.source}_f{format_number(self.fraction)}{mask}_s{self.seed}"
 
 
@@ -129,7 +140,7 @@ def parse_pretrain(name: str) -> PretrainRun:
     if not m:
         raise RunNameError(
             f"pretraining run name {name!r}: expected "
-            "<videomae|mocov3>_<source>_f<fraction>[_<tube|random|frame><ratio>]_s<seed>"
+            f"<{'|'.join(PRETRAIN_METHODS)}>_<source>_f<fraction>[_<{'|'.join(MASKINGS)}><ratio>]_s<seed>"
         )
     ratio = m["mask_ratio"]
     return PretrainRun(

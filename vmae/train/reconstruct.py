@@ -21,13 +21,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from vmae import methods
 from vmae.config import PretrainConfig, config_from_dict
 from vmae.data import loaders
 from vmae.data.dataset import FixedViews
 from vmae.data.manifest import DatasetInfo
 from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE, patchify, unpatchify
-from vmae.models.masking import MASK_KINDS, make_mask
+from vmae.models.masking import MASKINGS, make_mask
 from vmae.models.torch_files import load_torch_file
 from vmae.train.cli_common import MissingInputError, add_trust_argument
 
@@ -40,20 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="prepared dataset folder (its val.csv is used)")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--mask-ratio", type=float, help="mask ratio (default: the checkpoint's)")
-    parser.add_argument("--masking", choices=MASK_KINDS, help="mask kind (default: the checkpoint's)")
+    parser.add_argument("--masking", choices=list(MASKINGS), help="mask kind (default: the checkpoint's)")
     parser.add_argument("--num", type=int, default=4, help="validation clips shown")
     parser.add_argument("--frames", type=int, default=4, help="frames shown a clip (evenly spaced)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the masks")
 
 
 def load_videomae(path: Path, trust: bool = False) -> tuple[VideoMAE, PretrainConfig]:
-    """A VideoMAE model and its config from a `vmae pretrain --method videomae` checkpoint
+    """A VideoMAE model and its config from the checkpoint of a method that reconstructs (vmae.methods)
     (``trust``: ``--trust-checkpoint``, see ``vmae.models.torch_files.load_torch_file``)."""
     if not Path(path).is_file():
         raise MissingInputError(f"{path}: not found: expected a VideoMAE pretraining checkpoint file (--init)")
     ckpt = load_torch_file(path, trust)
-    if ckpt.get("method") != "videomae":
-        raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a VideoMAE pretraining checkpoint")
+    if ckpt.get("method") not in methods.METHODS or not methods.get(ckpt["method"]).reconstructs:
+        known = [name for name in methods.names() if methods.get(name).reconstructs]
+        raise ValueError(f"{path}: method {ckpt.get('method')!r}; expected a pretraining checkpoint of {known}")
     cfg = config_from_dict(PretrainConfig, ckpt["config"], source=str(path))
     model = build_videomae(cfg.model)
     model.load_state_dict(ckpt["model"])

@@ -6,7 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
-from vmae import recipes
+from vmae import methods, recipes
 from vmae.config import ModelConfig
 from vmae.data.registry import load_spec
 from vmae.report import runs, studies
@@ -165,13 +165,20 @@ def all_pretrain_runs():
     )
 
 
+def reconstructing_methods():
+    """The {run} wildcard of `reconstruct`: runs of a method that reconstructs (vmae.methods)."""
+    names = [name for name in methods.names() if methods.get(name).reconstructs]
+    return rf"(?:{'|'.join(names) or '(?!)'})_.*"
+
+
 def reconstruction_pictures():
-    """One reconstruction picture per VideoMAE setting (source, set size, masking), of its first seed."""
+    """One reconstruction picture per setting (method, source, set size, masking) of a method that
+    reconstructs (vmae.methods: VideoMAE), of its first seed."""
     first = {}
     for run in sorted(all_pretrain_runs(), key=lambda r: r.seed):
-        if run.method == "videomae":
+        if methods.get(run.method).reconstructs:
             first.setdefault(
-                (run.source, run.fraction, run.masking, run.mask_ratio), run
+                (run.method, run.source, run.fraction, run.masking, run.mask_ratio), run
             )
     return [
         f"results/figures/reconstruct/{r.name}.png"
@@ -280,7 +287,7 @@ def pretrain_input(wildcards):
     return {
         "info": f"{data_dir(run.source)}/dataset.json",
         "manifest": train_manifest(run.source, run.fraction, run.seed),
-        "heldout": f"{data_dir(run.source)}/val.csv",  # VideoMAE's pretext skill is measured on it
+        "heldout": f"{data_dir(run.source)}/val.csv",  # the pretext measure is taken on it
         "recipe": pretrain_recipe(wildcards)["config"],
         **frame_cache_input(run.source),
     }
@@ -289,7 +296,7 @@ def pretrain_input(wildcards):
 def pretrain_overrides(wildcards):
     run = pretrain_of(wildcards)
     masking = []
-    if run.method == "videomae":
+    if run.masking is not None:  # a masked method's run (vmae.report.runs)
         masking = [f"masking={run.masking}", f"mask_ratio={run.mask_ratio}"]
     return overrides(
         model_overrides()

@@ -1,4 +1,4 @@
-# Self-supervised pretraining (VideoMAE or MoCo v3) and VideoMAE reconstruction pictures.
+# Self-supervised pretraining (a registered method, vmae.methods) and VideoMAE reconstruction pictures.
 # A run's name says what it is (vmae.report.runs): e.g. videomae_synthetic-clean_f1.0_tube0.9_s0.
 # A killed or pre-empted job resumes when rerun: training writes its state every epoch to
 # <run>/resume.pt, which is not an output (Snakemake deletes a rerun job's outputs first), and
@@ -51,7 +51,7 @@ rule reconstruct:
     log:
         "results/logs/reconstruct/{run}.log",
     wildcard_constraints:
-        run="videomae_.*",
+        run=reconstructing_methods(),
     conda:
         CONDA_ENV
     threads: job_threads("reconstruct")
