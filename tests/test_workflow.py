@@ -218,6 +218,18 @@ def test_bad_dataset_spec_names_the_file_and_field(tmp_path):
 @pytest.mark.slow
 def test_full_run_of_the_test_config(tmp_path):
     config = str(CONFIGS / "test.yaml")
+    # the main job first, and the README's report of it alone: claims, curves, table and figure of
+    # the one study it ran, numbered from 1, saying which study it covers
+    main = snakemake(tmp_path, "--cores", "2", "results/table_data_efficiency.csv", "--configfile", config, timeout=900)
+    assert main.returncode == 0, main.stdout[-3000:] + main.stderr[-3000:]
+    command = "snakemake --report results/report.html results/table_data_efficiency.csv"
+    assert command in " ".join((REPO / "README.md").read_text().split())
+    alone = snakemake(tmp_path, *shlex.split(command)[1:], "--configfile", config)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    html = (tmp_path / "results" / "report.html").read_text()
+    assert "covers the studies whose tables it holds:\\ndata_efficiency." in html
+    assert [c for c in ("1. Claims", "2. Training curves", "3. Tables", "4. Figures") if f'"{c}"' in html] == [
+        "1. Claims", "2. Training curves", "3. Tables", "4. Figures"]
     result = snakemake(tmp_path, "--cores", "2", "--configfile", config, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
