@@ -133,7 +133,7 @@ def test_data_efficiency_rows_intervals_compute_and_pretrain_loss(tmp_path, spec
 
     assert list(table.columns) == ["target", "train_videos", "method", "protocol", "n_seeds", "top1", "top1_ci_low",
                                    "top1_ci_high", "top1_std", "top5", "pretrain_loss", "pretext_skill",
-                                   "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
+                                   "pretext_train_skill", "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
                                    "eval_flops", "eval_s", "seeds", "top1_by_seed", "paper_dataset", "paper_top1"]
     assert list(zip(table["method"], table["protocol"])) == [
         ("scratch", "finetune"), ("scratch", "linprobe"), ("mocov3", "finetune"), ("mocov3", "linprobe"),

@@ -51,6 +51,9 @@ def test_pretrain_videomae_writes_checkpoint_log_and_metrics(videomae_run: Path)
     pretext = metrics["pretext"]  # measured on the 10 held-out val videos, one clip each
     assert pretext["clips"] == 10 and pretext["loss"] > 0 and 0 < pretext["trivial_loss"] <= 1.0
     assert pretext["skill"] == pytest.approx(1 - pretext["loss"] / pretext["trivial_loss"])
+    on_train = metrics["pretext_train"]  # the same measure on its own 20 training videos, fresh masks
+    assert on_train["clips"] == 20 and on_train["skill"] == pytest.approx(1 - on_train["loss"] / on_train["trivial_loss"])
+    assert on_train["loss"] != pretext["loss"]
     cfg = PretrainConfig(model=ModelConfig(num_frames=8), mask_ratio=metrics["config"]["mask_ratio"])
     assert metrics["train_flops"] == pytest.approx(videomae_clip_flops(cfg) * metrics["clips"])
     log = [json.loads(ln) for ln in (videomae_run / "log.jsonl").read_text().splitlines()]

@@ -234,7 +234,7 @@ def test_full_run_of_the_test_config(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
     common = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
-              "pretext_skill", "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
+              "pretext_skill", "pretext_train_skill", "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
               "eval_flops", "eval_s", "seeds", "top1_by_seed", "paper_dataset", "paper_top1"]
     expected = {
         "data_efficiency": (["target", "train_videos", "method", "protocol"],
@@ -258,6 +258,7 @@ def test_full_run_of_the_test_config(tmp_path):
         assert (table.loc[pretrained, "pretrain_steps"] > 0).all() and (table.loc[pretrained, "pretrain_s"] > 0).all()
         assert (table.loc[pretrained, "pretrain_flops"] > 0).all() and (table["eval_flops"] > 0).all()
         assert table.loc[table["method"] == "videomae", "pretext_skill"].notna().all(), study
+        assert table.loc[table["method"] == "videomae", "pretext_train_skill"].notna().all(), study
         assert (table["top1_by_seed"] == "0:" + table["top1"].map("{:g}".format)).all(), study
         assert (results / f"table_{study}.md").is_file() and (results / "figures" / f"{study}.png").is_file()
         if study == "data_efficiency":

@@ -8,8 +8,9 @@ Writes four files:
 
 - ``FILE.csv``: one row per setting: ``n_seeds``, mean top-1 with its 95% t-interval
   (``top1_ci_low`` / ``top1_ci_high``, vmae.report.stats), std and each seed's top-1
-  (``top1_by_seed``, ``seed:value;...``), top-5, VideoMAE's pretraining loss and pretext skill
-  (1 - loss / the trivial predictor's, on held-out clips), the compute each arm got (mean over
+  (``top1_by_seed``, ``seed:value;...``), top-5, the pretraining loss and pretext skill (VideoMAE:
+  1 - loss / the trivial predictor's, on held-out clips; ``pretext_train_skill`` the same on the
+  run's own training videos, so the gap is overfitting), the compute each arm got (mean over
   seeds: pretraining optimiser steps, clips, FLOPs and seconds; evaluation steps, FLOPs and seconds)
   and the paper's number for the same dataset / method / protocol / setting, merged from
   vmae/report/paper.csv through each dataset YAML's ``paper_name`` (synthetic datasets have none);
@@ -39,10 +40,10 @@ PAPER_CSV = Path(__file__).with_name("paper.csv")
 
 COMPUTE_COLUMNS = ["pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps", "eval_flops",
                    "eval_s"]
-PRETRAIN_COLUMNS = ["pretrain_loss", "pretext_trivial_loss", "pretext_skill", "pretrain_videos", "pretrain_steps",
-                    "pretrain_clips", "pretrain_flops", "pretrain_s"]
+PRETRAIN_COLUMNS = ["pretrain_loss", "pretext_trivial_loss", "pretext_skill", "pretext_train_skill", "pretrain_videos",
+                    "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s"]
 RESULT_COLUMNS = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
-                  "pretext_skill", *COMPUTE_COLUMNS, "seeds", "top1_by_seed"]
+                  "pretext_skill", "pretext_train_skill", *COMPUTE_COLUMNS, "seeds", "top1_by_seed"]
 PAPER_COLUMNS = ["paper_dataset", "paper_top1"]
 COMPARISON_COLUMNS = ["a", "b", "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "p_value", "wins", "seeds"]
 _ORDER = {"method": list(runs.METHODS), "protocol": list(runs.PROTOCOLS), "masking": list(runs.MASKINGS)}
@@ -118,6 +119,7 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "pretrain_loss": float(_field(metrics, "final_loss", path)),
                 "pretext_trivial_loss": float(pretext.get("trivial_loss", math.nan)),
                 "pretext_skill": float(pretext.get("skill", math.nan)),
+                "pretext_train_skill": float(metrics.get("pretext_train", {}).get("skill", math.nan)),
                 "pretrain_videos": int(_field(metrics, "train_videos", path)),
                 "pretrain_steps": _steps(metrics, path) if "epochs" in metrics else math.nan,
                 "pretrain_clips": _clips(metrics),
@@ -204,7 +206,7 @@ def _row_statistics(part: pd.DataFrame) -> pd.Series:
     by_seed = part.sort_values("seed")
     values = {"n_seeds": top1.n, "top1": top1.mean, "top1_ci_low": top1.low, "top1_ci_high": top1.high,
               "top1_std": top1.std, "top5": part["top5"].mean(), "pretrain_loss": part["pretrain_loss"].mean(),
-              "pretext_skill": part["pretext_skill"].mean(),
+              "pretext_skill": part["pretext_skill"].mean(), "pretext_train_skill": part["pretext_train_skill"].mean(),
               "seeds": ",".join(str(s) for s in by_seed["seed"]),
               "top1_by_seed": ";".join(f"{s}:{v:g}" for s, v in zip(by_seed["seed"], by_seed["top1"]))}
     values.update({c: part[c].mean() for c in COMPUTE_COLUMNS})
@@ -265,7 +267,7 @@ def _rounded(table: pd.DataFrame, points: list[str], p_columns: tuple[str, ...] 
     for column in COMPUTE_COLUMNS:
         if column in table:
             table[column] = table[column].astype(float).round(1)
-    for column in ("pretrain_loss", "pretext_skill"):
+    for column in ("pretrain_loss", "pretext_skill", "pretext_train_skill"):
         if column in table:
             table[column] = table[column].astype(float).round(4)
     return table
@@ -298,7 +300,9 @@ def write_study(out_csv: str | Path, title: str, table: pd.DataFrame, comparison
     md = out_csv.with_suffix(".md")
     md.write_text(
         f"## {title}\n\nMean top-1 over seeds with its 95% interval ({stats.INTERVAL}); pretext skill: "
-        f"1 - VideoMAE's loss / the trivial predictor's on held-out clips; compute: mean over seeds of optimiser "
+        f"the method's measure against its trivial baseline on held-out clips (VideoMAE: 1 - loss / the trivial "
+        f"predictor's), pretext_train_skill the same on the run's own training videos (the gap: overfitting); "
+        f"compute: mean over seeds of optimiser "
         f"steps, clips, FLOPs and seconds.\n\n{claims.markdown(table)}\n\n"
         f"### Comparisons (A - B, paired by seed, 95% interval: {stats.INTERVAL})\n\n{claims.markdown(comparisons)}\n\n"
         f"### The paper's claims\n\n{claims.rule_text(claim_rows)}\n\n"

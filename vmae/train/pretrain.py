@@ -9,7 +9,8 @@ when training ends), ``<out>/log.jsonl`` and
 ``<out>/metrics.json`` (method, epochs, optimiser steps, clips seen, train_flops, final_loss, train_videos,
 wall_s, clips_per_s, bad_videos; and, for a method that measures one, ``pretext``: its pretext measure
 on the held-out videos of ``--eval-manifest`` (default DATA/val.csv, centre crops) next to a trivial
-baseline's, with its ``skill``). Labels are ignored.
+baseline's, with its ``skill``, and ``pretext_train``: the same on the run's own training videos with
+fresh masks, whose gap to the held-out skill says how far the run overfit its set). Labels are ignored.
 
 What differs between methods (the clips a video the loader cuts, the model, its step and lr batch,
 FLOPs, the pretext measure, and how gradient accumulation and several processes meet the method's
@@ -68,8 +69,13 @@ def main(args: argparse.Namespace) -> int:
     flops = method.train_flops(cfg, result.clips)
     pretext = {}
     if method.pretext_clips and env.is_main:
-        views = cli_common.fixed_views(args, cfg, env, cli_common.eval_manifest(args), method.pretext_clips, crops=1)
-        pretext = {"pretext": method.pretext(model, views, cfg, env.device)}
+        def measure(manifest: Path) -> dict:
+            views = cli_common.fixed_views(args, cfg, env, manifest, method.pretext_clips, crops=1)
+            return method.pretext(model, views, cfg, env.device)
+
+        # held out, and on the run's own training videos (fixed views, fresh masks): their gap is overfitting
+        pretext = {"pretext": measure(cli_common.eval_manifest(args)),
+                   "pretext_train": measure(cli_common.train_manifest(args))}
     cli_common.write_metrics(out, cfg, args, env, {
         "method": cfg.method, "epochs": result.epochs, "steps": result.steps, "clips": result.clips,
         "train_flops": flops, "final_loss": result.final_loss, **pretext,
