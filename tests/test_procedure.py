@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from vmae.report import error_rates, procedure, stats, studies
+from vmae.report import error_rates, procedure, studies
 from vmae.report.procedure import Edge, Graph, RowTest
 
 

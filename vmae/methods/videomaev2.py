@@ -28,10 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vmae.config import PretrainConfig, _check
-from vmae.data.dataset import FixedViews
 from vmae.data.transforms import normalize
-from vmae.methods import Method, register
-from vmae.methods.videomae import mask_indices
+from vmae.methods import register
+from vmae.methods.videomae import VideoMAEMethod, mask_indices
 from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE
 from vmae.models.masking import make_mask, split_mask
@@ -39,7 +38,6 @@ from vmae.models.pos_embed import sincos_rows
 from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.flops import count_flops
 from vmae.train.optim import param_groups
-from vmae.train.pretext import pretext_skill
 from vmae.train.step import Micro, StepFn, StepOutput, Trainable, derive_seed
 
 
@@ -128,21 +126,19 @@ def dual_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int
 
 
 @register
-class VideoMAEV2Method(Method):
+class VideoMAEV2Method(VideoMAEMethod):
+    """VideoMAE with its decoder masked too: VideoMAE's model, clips a video and pretext skill; its own
+    objective, step and FLOPs."""
+
     name = "videomaev2"
     label = "VideoMAE V2 (dual masking)"
     section = ("dual", DualMaskingConfig)
-    masked = True
-    encoder_prefix = "encoder."
-    pretext_clips = 1
+    reconstructs = False
 
     def validate(self, cfg: PretrainConfig) -> None:
         side = cfg.model.img_size // cfg.model.patch_size
         _check(side % 2 == 0, "model.img_size", cfg.model.img_size,
                f"an even number of patches a side with method=videomaev2 (its 2x2 running cells), got {side}")
-
-    def clips_a_video(self, cfg: PretrainConfig) -> int:
-        return cfg.data.repeated_sampling
 
     def trainable(self, cfg: PretrainConfig, env: DistEnv, steps_per_epoch: int) -> Trainable:
         model = build_videomae(cfg.model)
@@ -158,6 +154,3 @@ class VideoMAEV2Method(Method):
             return dual_loss(mae, video, visible, decoded, cfg.norm_pix_loss)
 
         return count_flops(build_videomae(cfg.model), loss, cfg.model, backward=True) * clips
-
-    def pretext(self, model: VideoMAE, views: FixedViews, cfg: PretrainConfig, device: torch.device) -> dict:
-        return pretext_skill(model, views, cfg, device).as_dict()
