@@ -12,6 +12,7 @@ Pretext measure: the reconstruction loss on held-out clips next to the trivial p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -63,27 +64,39 @@ class VideoMAEObjective(nn.Module):
 
     def forward(self, clips: torch.Tensor, visible_idx: torch.Tensor, masked_idx: torch.Tensor) -> torch.Tensor:
         video = normalize(clips, self.mean, self.std) if clips.dtype == torch.uint8 else clips
-        return self.mae.loss(video, visible_idx, masked_idx, self.norm_pix)
+        return self.objective(video, visible_idx, masked_idx)
+
+    def objective(self, video: torch.Tensor, visible_idx: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
+        """The loss on the normalised ``video`` (B, C, T, H, W): the masked tubelets' pixels."""
+        return self.mae.loss(video, visible_idx, target_idx, self.norm_pix)
 
 
-def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
-    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> masked-reconstruction loss over B*k clips.
+def masked_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv,
+                draw: Callable[[int, torch.Generator], tuple[torch.Tensor, ...]],
+                indices: Callable[[tuple[torch.Tensor, ...], torch.device], tuple[torch.Tensor, ...]]) -> StepFn:
+    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> ``net(clips, *indices)`` over B*k clips.
 
-    net: ``wrap_model`` of a ``VideoMAEObjective``. The masks of optimiser step ``s`` are drawn for
-    all ``micro.count * B*k`` clips of the step from a generator seeded by (seed, s, rank); micro-step
-    j takes rows ``j*B*k .. (j+1)*B*k - 1`` (without accumulation: all of them)."""
+    ``draw(rows, generator)``: the step's masks, each (rows, N) on the CPU. The masks of optimiser
+    step ``s`` are drawn for all ``micro.count * B*k`` clips of the step from a generator seeded by
+    (seed, s, rank); micro-step j takes rows ``j*B*k .. (j+1)*B*k - 1`` (without accumulation: all
+    of them). ``indices(masks, device)``: the index tensors ``net`` takes after the clips."""
 
     def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
         clips, _, bad = batch
         clips = clips.flatten(0, 1).to(env.device, non_blocking=True)  # (B*k, C, T, H, W)
         rows = clips.shape[0]
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
-        mask = make_mask(cfg.masking, rows * micro.count, grid, cfg.mask_ratio, generator)  # on the CPU
-        mask = mask[micro.index * rows:(micro.index + 1) * rows]  # (B*k, N)
-        loss = net(clips, *mask_indices(mask, clips.device))
-        return StepOutput(loss, clips=clips.shape[0], bad=bad.sum())
+        masks = tuple(m[micro.index * rows:(micro.index + 1) * rows] for m in draw(rows * micro.count, generator))
+        return StepOutput(net(clips, *indices(masks, clips.device)), clips=rows, bad=bad.sum())
 
     return step
+
+
+def videomae_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
+    """``masked_step`` of a ``VideoMAEObjective`` (``net``): one mask of ``cfg.masking`` a clip,
+    its visible and masked indices."""
+    return masked_step(net, cfg, env, lambda rows, g: (make_mask(cfg.masking, rows, grid, cfg.mask_ratio, g),),
+                       lambda masks, device: mask_indices(masks[0], device))
 
 
 def videomae_clip_flops(cfg: PretrainConfig) -> float:

@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vmae.config import PretrainConfig, _check
-from vmae.data.transforms import normalize
 from vmae.methods import register
-from vmae.methods.videomae import VideoMAEMethod, mask_indices
+from vmae.methods.videomae import VideoMAEMethod, VideoMAEObjective, mask_indices, masked_step
 from vmae.models import build_videomae
 from vmae.models.mae import VideoMAE
 from vmae.models.masking import make_mask, split_mask
@@ -38,7 +37,7 @@ from vmae.models.pos_embed import sincos_rows
 from vmae.train.distributed import DistEnv, wrap_model
 from vmae.train.flops import count_flops
 from vmae.train.optim import param_groups
-from vmae.train.step import Micro, StepFn, StepOutput, Trainable, derive_seed
+from vmae.train.step import StepFn, Trainable
 
 
 @dataclass
@@ -84,18 +83,11 @@ def dual_loss(mae: VideoMAE, video: torch.Tensor, visible_idx: torch.Tensor, dec
     return F.mse_loss(pred.float(), mae.targets(video, decode_idx, norm_pix))
 
 
-class DualMaskingObjective(nn.Module):
-    """The training objective as one module (compiled and DDP-wrapped as VideoMAE's):
+class DualMaskingObjective(VideoMAEObjective):
+    """VideoMAE's objective (normalisation, compile, DDP) with the dual-masking loss:
     forward(clips uint8 or normalised (B, C, T, H, W), visible_idx, decode_idx) -> loss."""
 
-    def __init__(self, mae: VideoMAE, cfg: PretrainConfig):
-        super().__init__()
-        self.mae = mae
-        self.mean, self.std = cfg.data.mean, cfg.data.std
-        self.norm_pix = cfg.norm_pix_loss
-
-    def forward(self, clips: torch.Tensor, visible_idx: torch.Tensor, decode_idx: torch.Tensor) -> torch.Tensor:
-        video = normalize(clips, self.mean, self.std) if clips.dtype == torch.uint8 else clips
+    def objective(self, video: torch.Tensor, visible_idx: torch.Tensor, decode_idx: torch.Tensor) -> torch.Tensor:
         return dual_loss(self.mae, video, visible_idx, decode_idx, self.norm_pix)
 
 
@@ -107,22 +99,10 @@ def masks(cfg: PretrainConfig, rows: int, grid: tuple[int, int, int], generator:
 
 
 def dual_step(net: nn.Module, cfg: PretrainConfig, env: DistEnv, grid: tuple[int, int, int]) -> StepFn:
-    """Batch ``(clips (B, k, C, T, H, W), labels, bad)`` -> the dual-masking loss over B*k clips; the
-    masks of optimiser step ``s`` are drawn for all its micro-steps' clips from a generator seeded by
-    (seed, s, rank), a micro-step taking its rows (as VideoMAE's)."""
-
-    def step(batch, step_index: int, micro: Micro = Micro()) -> StepOutput:
-        clips, _, bad = batch
-        clips = clips.flatten(0, 1).to(env.device, non_blocking=True)
-        rows = clips.shape[0]
-        generator = torch.Generator().manual_seed(derive_seed(cfg.seed, step_index, env.rank))
-        encoder, decoder = (m[micro.index * rows:(micro.index + 1) * rows] for m in masks(cfg, rows * micro.count,
-                                                                                         grid, generator))
-        visible_idx, _ = mask_indices(encoder, clips.device)
-        decode_idx, _ = mask_indices(decoder, clips.device)  # the decoder's visible = decoded positions
-        return StepOutput(net(clips, visible_idx, decode_idx), clips=rows, bad=bad.sum())
-
-    return step
+    """``masked_step`` of a ``DualMaskingObjective``: the encoder's and the decoder's masks a clip
+    (``masks``), the encoder's visible and the decoder's kept (decoded) positions."""
+    return masked_step(net, cfg, env, lambda rows, g: masks(cfg, rows, grid, g),
+                       lambda m, device: (mask_indices(m[0], device)[0], mask_indices(m[1], device)[0]))
 
 
 @register
