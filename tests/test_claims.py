@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from vmae.cli import main as cli_main
-from vmae.report import claims, runs, stats, studies, tables
+from vmae.report import claims, rule_power, runs, stats, studies, tables
 
 TARGET = "synthetic-clean"
 OTHER = "synthetic-clutter"
@@ -83,7 +83,7 @@ def test_data_efficiency_gate_then_table_2_in_sequence_at_the_full_level(tmp_pat
     assert (probe["level"], probe["verdict"], probe["diff"]) == (0.05, "reversed", pytest.approx(-9.55))
     same = rows.loc["mocov3_gt_scratch"]  # equal arms: the baseline's 0.65 of alpha, and what it could see
     assert same["level"] == pytest.approx(0.0325) and same["verdict"] == "inconclusive"
-    assert same["mde"] == pytest.approx(stats.minimum_detectable_effect(same["sd"], 10, 0.0325), abs=0.01)
+    assert same["mde"] == pytest.approx(rule_power.minimum_detectable_effect(same["sd"], 10, 0.0325), abs=0.01)
     assert rows.loc["videomae_gt_scratch", "budget"] == "A only pretrained"
     assert rows.loc["videomae_gt_scratch", "differences"].count(";") == 9
 
@@ -275,13 +275,13 @@ def test_vmae_power_plans_seeds_that_the_simulated_rule_confirms(tmp_path):
     plan = pd.read_csv(plan_csv).set_index("claim")
     gate = plan.loc["videomae_gt_scratch"]
     assert (gate["planned_level"], gate["pilot_seeds"]) == (0.05, 10)
-    assert gate["sd_upper"] == pytest.approx(stats.sd_upper_bound(gate["pilot_sd"], 10), abs=1e-3)
-    pooled_upper = stats.sd_upper_bound(gate["pooled_sd"], 4 * 9 + 1)  # 4 rows of 10 seeds: 36 df
+    assert gate["sd_upper"] == pytest.approx(rule_power.sd_upper_bound(gate["pilot_sd"], 10), abs=1e-3)
+    pooled_upper = rule_power.sd_upper_bound(gate["pooled_sd"], 4 * 9 + 1)  # 4 rows of 10 seeds: 36 df
     assert gate["planning_sd"] == pytest.approx(max(gate["sd_upper"], pooled_upper), abs=2e-3)
     for claim, row in plan.iterrows():
         n, level = int(row["seeds_needed"]), row["planned_level"]
-        assert stats.rule_power(3.0, row["planning_sd"], n, level) >= 0.8, claim
-        assert n == stats.fewest_seeds(level) or stats.rule_power(3.0, row["planning_sd"], n - 1, level) < 0.8
+        assert rule_power.rule_power(3.0, row["planning_sd"], n, level) >= 0.8, claim
+        assert n == stats.fewest_seeds(level) or rule_power.rule_power(3.0, row["planning_sd"], n - 1, level) < 0.8
     same = plan.loc["mocov3_gt_scratch"]  # equal arms, level 0.0325
     assert same["planned_level"] == pytest.approx(0.0325) and same["seeds_at_pilot_effect"] > 1000
     assert 0 <= same["null_rate"] <= 0.1

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from vmae.report import stats
+from vmae.report import rule_power, stats
 
 T_975_DF2 = 4.3026527  # Student t 97.5% quantile, 2 degrees of freedom
 T_975_DF1 = 12.7062047
@@ -172,8 +172,8 @@ def test_the_exact_sign_flip_p_is_scipys_and_the_batch_gives_the_same_counts():
         d = rng.normal(1.0, 2.0, size=(4, n))
         exact = [permutation_test((row,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue for row in d]
         assert [stats.sign_flip_p(row) for row in d] == pytest.approx(exact, abs=1e-12)
-        assert stats.sign_flip_p_batch(d).tolist() == pytest.approx(exact, abs=1e-12)
-        assert stats.sign_flip_p_batch(d, "greater").tolist() == pytest.approx(
+        assert rule_power.sign_flip_p_batch(d).tolist() == pytest.approx(exact, abs=1e-12)
+        assert rule_power.sign_flip_p_batch(d, "greater").tolist() == pytest.approx(
             [stats.sign_flip_p(row, "greater") for row in d], abs=1e-12)
 
 
@@ -199,40 +199,40 @@ def test_the_sign_flip_p_runs_at_any_seed_count_and_agrees_with_the_exact_within
 def test_power_counts_both_tests_and_the_seeds_planned_reach_it():
     """Near the sign-flip floor the rule has less power than the t-test alone; the seeds
     ``seeds_needed`` plans give 80% under the simulated rule, one fewer does not."""
-    t_alone = stats._t_power(3.0 / 4.0, 9, 0.0125, "two-sided")
-    assert stats.rule_power(3.0, 4.0, 9, 0.0125) < t_alone
-    n = stats.seeds_needed(3.0, sd=4.0, level=0.0125)
-    assert stats.rule_power(3.0, 4.0, n, 0.0125) >= 0.8 > stats.rule_power(3.0, 4.0, n - 1, 0.0125)
-    assert stats.seeds_needed(30.0, sd=1.0, level=0.0125) == 8  # the floor at 0.0125
-    assert stats.seeds_needed(-13.4, sd=5.0, level=0.05, kind="non-inferiority", margin=3.0) == math.inf
-    assert stats.seeds_needed(3.0, sd=2.0, level=0.05, kind="equivalence", margin=3.0) == math.inf
-    ni = stats.seeds_needed(0.0, sd=4.0, level=0.05, kind="non-inferiority", margin=3.0)
-    assert stats.rule_power(0.0, 4.0, ni, 0.05, "non-inferiority", 3.0) >= 0.8
+    t_alone = rule_power._t_power(3.0 / 4.0, 9, 0.0125, "two-sided")
+    assert rule_power.rule_power(3.0, 4.0, 9, 0.0125) < t_alone
+    n = rule_power.seeds_needed(3.0, sd=4.0, level=0.0125)
+    assert rule_power.rule_power(3.0, 4.0, n, 0.0125) >= 0.8 > rule_power.rule_power(3.0, 4.0, n - 1, 0.0125)
+    assert rule_power.seeds_needed(30.0, sd=1.0, level=0.0125) == 8  # the floor at 0.0125
+    assert rule_power.seeds_needed(-13.4, sd=5.0, level=0.05, kind="non-inferiority", margin=3.0) == math.inf
+    assert rule_power.seeds_needed(3.0, sd=2.0, level=0.05, kind="equivalence", margin=3.0) == math.inf
+    ni = rule_power.seeds_needed(0.0, sd=4.0, level=0.05, kind="non-inferiority", margin=3.0)
+    assert rule_power.rule_power(0.0, 4.0, ni, 0.05, "non-inferiority", 3.0) >= 0.8
 
 
 def test_the_mde_is_what_each_kind_of_test_decides_with_80_percent_power():
-    sup = stats.minimum_detectable_effect(4.0, 10, 0.05)
-    assert stats.rule_power(sup, 4.0, 10, 0.05) >= 0.8 > stats.rule_power(sup - 0.1, 4.0, 10, 0.05)
-    assert sup > stats.minimum_detectable_effect(4.0, 20, 0.05)
-    ni = stats.minimum_detectable_effect(4.0, 10, 0.05, "non-inferiority", 3.0)
+    sup = rule_power.minimum_detectable_effect(4.0, 10, 0.05)
+    assert rule_power.rule_power(sup, 4.0, 10, 0.05) >= 0.8 > rule_power.rule_power(sup - 0.1, 4.0, 10, 0.05)
+    assert sup > rule_power.minimum_detectable_effect(4.0, 20, 0.05)
+    ni = rule_power.minimum_detectable_effect(4.0, 10, 0.05, "non-inferiority", 3.0)
     assert ni == pytest.approx(sup - 3.0)  # a distance from -3, not from 0
-    assert stats.rule_power(ni, 4.0, 10, 0.05, "non-inferiority", 3.0) >= 0.8
-    eq = stats.minimum_detectable_effect(1.0, 10, 0.05, "equivalence", 3.0)
-    assert 0 < eq < 3.0 and stats.rule_power(eq, 1.0, 10, 0.05, "equivalence", 3.0) >= 0.8
-    assert stats.rule_power(eq + 0.2, 1.0, 10, 0.05, "equivalence", 3.0) < 0.8
-    assert math.isnan(stats.minimum_detectable_effect(4.0, 10, 0.05, "equivalence", 3.0))  # not even at 0
-    assert stats.minimum_detectable_effect(4.0, 7, 0.0125) == math.inf  # the sign-flip p cannot reach it
+    assert rule_power.rule_power(ni, 4.0, 10, 0.05, "non-inferiority", 3.0) >= 0.8
+    eq = rule_power.minimum_detectable_effect(1.0, 10, 0.05, "equivalence", 3.0)
+    assert 0 < eq < 3.0 and rule_power.rule_power(eq, 1.0, 10, 0.05, "equivalence", 3.0) >= 0.8
+    assert rule_power.rule_power(eq + 0.2, 1.0, 10, 0.05, "equivalence", 3.0) < 0.8
+    assert math.isnan(rule_power.minimum_detectable_effect(4.0, 10, 0.05, "equivalence", 3.0))  # not even at 0
+    assert rule_power.minimum_detectable_effect(4.0, 7, 0.0125) == math.inf  # the sign-flip p cannot reach it
 
 
 def test_a_planning_sd_is_the_upper_bound_of_a_small_pilots_sd():
     from scipy.stats import chi2
-    assert stats.sd_upper_bound(2.0, 3) == pytest.approx(2.0 * math.sqrt(2 / chi2.ppf(0.2, 2)))
-    assert stats.sd_upper_bound(2.0, 3) > 2 * 1.5 > stats.sd_upper_bound(2.0, 30) > 2.0
+    assert rule_power.sd_upper_bound(2.0, 3) == pytest.approx(2.0 * math.sqrt(2 / chi2.ppf(0.2, 2)))
+    assert rule_power.sd_upper_bound(2.0, 3) > 2 * 1.5 > rule_power.sd_upper_bound(2.0, 30) > 2.0
 
 
 def test_the_null_check_on_a_rows_own_differences_shows_what_skew_does():
     rng = np.random.default_rng(5)
     normal = rng.normal(0.0, 4.0, 10)
     skewed = np.array([-3.9, -3.8, -3.9, -3.7, -3.8, -3.6, -3.9, -3.5, 9.0, 25.0])  # one seed far off
-    assert stats.null_rejection_rate(normal, "superiority", 3.0, 0.05) <= 0.06
-    assert stats.null_rejection_rate(skewed, "superiority", 3.0, 0.05) > 0.1
+    assert rule_power.null_rejection_rate(normal, "superiority", 3.0, 0.05) <= 0.06
+    assert rule_power.null_rejection_rate(skewed, "superiority", 3.0, 0.05) > 0.1

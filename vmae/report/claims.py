@@ -22,7 +22,7 @@ claims it waits on as decided and says so in each row's note; the all-claims tab
 Table 2, into which nothing flows from elsewhere, so its verdicts are the all-claims table's.
 
 Every row carries the level it was tested at, the level its seeds were planned for (every claim it
-waits on decided), and its minimum detectable effect under the rule (``stats.minimum_detectable_effect``).
+waits on decided), and its minimum detectable effect under the rule (``rule_power.minimum_detectable_effect``).
 The command gathers the per-study claim files that `vmae table` writes
 (``results/table_<study>_claims.csv``): ``results/table_claims.csv`` and ``.md``. A claim whose arms
 the config does not run is listed with no seeds.
@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from vmae.errors import UserError
-from vmae.report import procedure, stats
+from vmae.report import procedure, rule_power, stats
 from vmae.report.studies import (
     CLAIM_KEYS,
     CLAIMS_BY_KEY,
@@ -321,7 +321,7 @@ def _mde(row: pd.Series) -> float:
     level = row["level"] if row["level"] > 0 else row["planned_level"]
     if math.isnan(level) or not row["n_seeds"]:
         return math.nan
-    return stats.minimum_detectable_effect(float(row["sd"]), int(row["n_seeds"]), float(level), row["test"],
+    return rule_power.minimum_detectable_effect(float(row["sd"]), int(row["n_seeds"]), float(level), row["test"],
                                            float(row["margin"]))
 
 
@@ -415,7 +415,7 @@ def _p(value: float) -> str:
 
 
 def _mde_text(r: pd.Series) -> str:
-    """The MDE as its test reads it (vmae.report.stats.minimum_detectable_effect)."""
+    """The MDE as its test reads it (vmae.report.rule_power.minimum_detectable_effect)."""
     mde = r["mde"]
     if pd.isna(mde):
         return "equal arms not shown equivalent" if r["test"] == stats.EQUIVALENCE and r["n_seeds"] else ""

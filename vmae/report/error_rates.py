@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vmae.report import procedure, stats
+from vmae.report import procedure, rule_power, stats
 from vmae.report.studies import CLAIMS, CONTROL, GATE, RULE_EDGES, RULE_INITIAL
 
 DISTRIBUTIONS = ("normal", "skewed")
@@ -47,7 +47,7 @@ def family_error_rate(distribution: str = "normal", gate_effect: float = 0.0, ma
         columns = []
         for _ in range(ROWS.get(claim.key, 1)):
             d = _null_mean(claim.test, claim.margin) + effect + _noise(rng, distribution, (draws, n), sd)
-            columns.append(stats.rule_p_batch(d, claim.test, claim.margin))
+            columns.append(rule_power.rule_p_batch(d, claim.test, claim.margin))
         p_values[claim.key] = np.stack(columns, axis=1)
     graph = procedure.Graph.build([c.key for c in rule], RULE_INITIAL, RULE_EDGES)
     errors = 0

@@ -14,7 +14,7 @@ gives the row once every claim it waits on is decided (``planned_level``, vmae.r
   only (an observed effect is not a planning value; a non-inferiority whose pilot difference is
   below -margin is never shown);
 - ``null_rate``: how often the rule rejects a true null whose differences have the pilot's shape
-  (``stats.null_rejection_rate``): near or below the level, the rule keeps its level for that
+  (``rule_power.null_rejection_rate``): near or below the level, the rule keeps its level for that
   shape; well above it, skew breaks it.
 
 Writes the CSV and a Markdown table beside it.
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vmae.report import claims, stats
+from vmae.report import claims, rule_power, stats
 
 COLUMNS = ["claim", "study", "target", "a", "b", "test", "margin", "planned_level", "pilot_seeds", "pilot_diff",
            "pilot_sd", "sd_upper", "pooled_sd", "planning_sd", "seeds_needed", "seeds_at_pilot_sd",
@@ -65,22 +65,22 @@ def plan(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     for i, row in tested.iterrows():
         level, n, sd = float(row["planned_level"]), int(row["n_seeds"]), float(row["sd"])
-        upper = stats.sd_upper_bound(sd, n)
-        pooled_upper = stats.sd_upper_bound(float(pooled[i]), int(pooled_df[i]) + 1)
+        upper = rule_power.sd_upper_bound(sd, n)
+        pooled_upper = rule_power.sd_upper_bound(float(pooled[i]), int(pooled_df[i]) + 1)
         planning = max(upper, pooled_upper)
         effect = _planned_effect(row)
         kind, margin = row["test"], float(row["margin"])
-        needed = stats.seeds_needed(effect, planning, level, kind, margin)
+        needed = rule_power.seeds_needed(effect, planning, level, kind, margin)
         out.append({
             "claim": row["claim"], "study": row["study"], "target": row["target"], "a": row["a"], "b": row["b"],
             "test": kind, "margin": margin, "planned_level": round(level, 6), "pilot_seeds": n,
             "pilot_diff": row["diff"], "pilot_sd": round(sd, 3), "sd_upper": round(upper, 3),
             "pooled_sd": round(float(pooled[i]), 3), "planning_sd": round(planning, 3), "seeds_needed": needed,
-            "seeds_at_pilot_sd": stats.seeds_needed(effect, sd, level, kind, margin),
-            "seeds_at_pilot_effect": stats.seeds_needed(float(row["diff"]), sd, level, kind, margin),
-            "power_at_seeds_needed": (round(stats.rule_power(effect, planning, int(needed), level, kind, margin), 3)
-                                      if needed <= stats.SIMULATED_MAX_SEEDS else math.nan),
-            "null_rate": round(stats.null_rejection_rate(_differences(row), kind, margin, level), 4),
+            "seeds_at_pilot_sd": rule_power.seeds_needed(effect, sd, level, kind, margin),
+            "seeds_at_pilot_effect": rule_power.seeds_needed(float(row["diff"]), sd, level, kind, margin),
+            "power_at_seeds_needed": (round(rule_power.rule_power(effect, planning, int(needed), level, kind, margin), 3)
+                                      if needed <= rule_power.SIMULATED_MAX_SEEDS else math.nan),
+            "null_rate": round(rule_power.null_rejection_rate(_differences(row), kind, margin, level), 4),
         })
     return pd.DataFrame(out, columns=COLUMNS)
 
@@ -88,7 +88,7 @@ def plan(rows: pd.DataFrame) -> pd.DataFrame:
 def _count(value: float) -> str:
     if math.isinf(value):
         return "never"
-    return f"> {stats.MAX_PLANNED_SEEDS}" if value > stats.MAX_PLANNED_SEEDS else str(int(value))
+    return f"> {rule_power.MAX_PLANNED_SEEDS}" if value > rule_power.MAX_PLANNED_SEEDS else str(int(value))
 
 
 def write_plan(table: pd.DataFrame, out_csv: str | Path) -> Path:
@@ -102,7 +102,7 @@ def write_plan(table: pd.DataFrame, out_csv: str | Path) -> Path:
         "## Paired seeds for 80% power under the rule, from the pilot's paired differences\n\n"
         f"Simulated with both tests at each row's planned level (every claim it waits on decided; Holm's first "
         f"step over its claim's rows), at the claim's smallest effect of interest (its margin; non-inferiority "
-        f"and equivalence: equal arms), from the planning SD: the larger of the {stats.PLANNING_CONFIDENCE:.0%} "
+        f"and equivalence: equal arms), from the planning SD: the larger of the {rule_power.PLANNING_CONFIDENCE:.0%} "
         f"upper bound of the row's own SD and the SD pooled over its study. `seeds_at_pilot_sd`: the same at the "
         f"pilot's point SD; `seeds_at_pilot_effect`: at the pilot's own difference, for reference (never: no "
         f"number of seeds shows it). `null_rate`: the rule's rejection rate of a true null with the pilot's "
