@@ -66,6 +66,8 @@ def specs(tmp_path: Path) -> Path:
         (videomae("k400", 3, 0.25, "frame", 0.875), "videomae_k400_f0.25_frame0.875_s3"),
         (runs.PretrainRun("mocov3", "hmdb51", 0.5, 1), "mocov3_hmdb51_f0.5_s1"),
         (videomae("my_data-v2", 12, 1.0, "random", 0.95), "videomae_my_data-v2_f1.0_random0.95_s12"),
+        (runs.PretrainRun("videomae", "a", 0.3, 7, "tube", 0.5, steps=1400), "videomae_a_f0.3_tube0.5_n1400_s7"),
+        (runs.PretrainRun("mocov3", "a", 1.0, 0, steps=224), "mocov3_a_f1.0_n224_s0"),
     ],
 )
 def test_pretrain_names_round_trip(run, name):
@@ -85,7 +87,8 @@ def test_eval_paths_round_trip():
 
 @pytest.mark.parametrize(
     "name", ["videomae_x_f1.0_s0", "mocov3_x_f1.0_tube0.9_s0", "videomae_x_f0.0_tube0.9_s0", "byol_x_f1.0_s0",
-             "videomae_x_f1.0_tube0.9"],
+             "videomae_x_f1.0_tube0.9", "videomae_x_f1.0_tube0.9_n0_s0", "videomae_x_f1.0_tube0.9_n035_s0",
+             "videomae_x_f1.0_n350_tube0.9_s0"],
 )
 def test_bad_pretrain_names_are_rejected(name):
     with pytest.raises(runs.RunNameError):
@@ -104,6 +107,16 @@ def test_wildcard_patterns_accept_names_and_nothing_else():
     assert re.fullmatch(runs.INIT_WILDCARD, "scratch_s0")
     assert not re.fullmatch(runs.INIT_WILDCARD, "scratch_0")
     assert not re.fullmatch(runs.PRETRAIN_WILDCARD, "videomae_a_f0.5_s2")
+    assert re.fullmatch(runs.PRETRAIN_WILDCARD, "videomae_a_f0.5_tube0.75_n1400_s2")
+    assert re.fullmatch(runs.INIT_WILDCARD, "mocov3_a_f1.0_n56_s2")
+    assert not re.fullmatch(runs.PRETRAIN_WILDCARD, "videomae_a_f0.5_tube0.75_n0_s2")
+
+
+def test_a_run_budget_must_be_a_positive_whole_number():
+    with pytest.raises(runs.RunNameError, match="steps 0"):
+        runs.PretrainRun("videomae", "a", 1.0, 0, "tube", 0.9, steps=0)
+    with pytest.raises(runs.RunNameError, match="steps 3.5"):
+        runs.PretrainRun("videomae", "a", 1.0, 0, "tube", 0.9, steps=3.5)
 
 
 # --------------------------------------------------------------------------- tables

@@ -2,8 +2,9 @@
 
 A pretraining run is named only by what makes it different::
 
-    videomae_synthetic-clean_f1.0_tube0.9_s0    method, source data, fraction, masking + ratio, seed
-    <method>_synthetic-clean_f0.25_s1           a method that masks nothing has no masking part
+    videomae_synthetic-clean_f1.0_tube0.9_s0        method, source data, fraction, masking + ratio, seed
+    <method>_synthetic-clean_f0.25_s1               a method that masks nothing has no masking part
+    videomae_synthetic-clean_f0.3_tube0.9_n1400_s0  a step budget of its own (else the recipe's)
 
 The methods and masking strategies are the registered ones (vmae.methods, vmae.models.masking): a
 method's ``masked`` says whether its runs carry the masking part.
@@ -36,6 +37,7 @@ PRETRAIN_PATTERN = (
     rf"(?P<method>{'|'.join(PRETRAIN_METHODS)})_(?P<source>{DATASET_PATTERN})"
     rf"_f(?P<fraction>{_NUMBER})"
     rf"(?:_(?P<masking>{'|'.join(MASKINGS)})(?P<mask_ratio>{_NUMBER}))?"
+    r"(?:_n(?P<steps>[1-9][0-9]*))?"
     r"_s(?P<seed>[0-9]+)"
 )
 SCRATCH_PATTERN = r"scratch_s(?P<seed>[0-9]+)"
@@ -55,7 +57,8 @@ def _either(names: tuple[str, ...]) -> str:
 _RUN_BODY = rf"{DATASET_PATTERN}_f{_NUMBER}"
 PRETRAIN_WILDCARD = (
     rf"(?:(?:{_either(MASKED_METHODS)})_{_RUN_BODY}_(?:{'|'.join(MASKINGS)}){_NUMBER}"
-    rf"|(?:{_either(tuple(m for m in PRETRAIN_METHODS if m not in MASKED_METHODS))})_{_RUN_BODY})_s[0-9]+"
+    rf"|(?:{_either(tuple(m for m in PRETRAIN_METHODS if m not in MASKED_METHODS))})_{_RUN_BODY})"
+    r"(?:_n[1-9][0-9]*)?_s[0-9]+"
 )
 INIT_WILDCARD = f"(?:{PRETRAIN_WILDCARD}|{_unnamed(SCRATCH_PATTERN)})"
 
@@ -74,7 +77,8 @@ def format_number(value: float) -> str:
 
 @dataclass(frozen=True)
 class PretrainRun:
-    """One pretraining run; ``masking``/``mask_ratio`` are None for a method that masks nothing."""
+    """One pretraining run; ``masking``/``mask_ratio`` are None for a method that masks nothing;
+    ``steps`` is the run's own optimiser-step budget (None: its recipe's, ``recipes.<method>.steps``)."""
 
     method: str
     source: str
@@ -82,6 +86,7 @@ class PretrainRun:
     seed: int
     masking: str | None = None
     mask_ratio: float | None = None
+    steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in PRETRAIN_METHODS:
@@ -99,11 +104,15 @@ class PretrainRun:
             )
         if not masked and (self.masking is not None or self.mask_ratio is not None):
             raise RunNameError(f"{self.method} run takes no masking, got {self.masking!r}, {self.mask_ratio!r}")
+        if self.steps is not None and not (isinstance(self.steps, int) and self.steps > 0):
+            raise RunNameError(f"steps {self.steps!r}: expected a whole number of optimiser steps > 0, "
+                               "or None for the recipe's budget")
 
     @property
     def name(self) -> str:
         mask = f"_{self.masking}{format_number(self.mask_ratio)}" if self.method in MASKED_METHODS else ""
-        return f"{self.method}_{self.source}_f{format_number(self.fraction)}{mask}_s{self.seed}"
+        budget = "" if self.steps is None else f"_n{self.steps}"
+        return f"{self.method}_{self.source}_f{format_number(self.fraction)}{mask}{budget}_s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def parse_pretrain(name: str) -> PretrainRun:
     if not m:
         raise RunNameError(
             f"pretraining run name {name!r}: expected "
-            f"<{'|'.join(PRETRAIN_METHODS)}>_<source>_f<fraction>[_<{'|'.join(MASKINGS)}><ratio>]_s<seed>"
+            f"<{'|'.join(PRETRAIN_METHODS)}>_<source>_f<fraction>[_<{'|'.join(MASKINGS)}><ratio>][_n<steps>]_s<seed>"
         )
     ratio = m["mask_ratio"]
     return PretrainRun(
@@ -150,6 +159,7 @@ def parse_pretrain(name: str) -> PretrainRun:
         seed=int(m["seed"]),
         masking=m["masking"],
         mask_ratio=None if ratio is None else float(ratio),
+        steps=None if m["steps"] is None else int(m["steps"]),
     )
 
 

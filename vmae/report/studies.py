@@ -30,11 +30,14 @@ COUNT_COLUMNS = ("train_videos", "source_videos", "pretrain_videos")
 
 
 def pretrain_run(method: str, source: str, seed: int, fraction: float = 1.0,
-                 masking: str | None = None, mask_ratio: float | None = None) -> runs.PretrainRun:
-    """A pretraining run; the runs of a method that masks nothing carry no masking."""
+                 masking: str | None = None, mask_ratio: float | None = None,
+                 steps: int | None = None) -> runs.PretrainRun:
+    """A pretraining run; the runs of a method that masks nothing carry no masking; ``steps``: a step
+    budget of the run's own (None: the recipe's)."""
     if method not in runs.MASKED_METHODS:
         masking = mask_ratio = None
-    return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio)
+    return runs.PretrainRun(method, source, float(fraction), seed, masking, mask_ratio,
+                            None if steps is None else int(steps))
 
 
 def _data_efficiency(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:

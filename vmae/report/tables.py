@@ -104,7 +104,8 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluation records (one per eval metrics.json) and pretraining records, keyed by run.
 
     Evaluations: target, protocol, seed, method, init, source ("scratch" for no pretraining),
-    fraction, masking, mask_ratio, top1, top5, eval_videos (scored), train_videos, eval_steps,
+    fraction, masking, mask_ratio, budget_steps (a pretraining's own step budget, None: its recipe's),
+    top1, top5, eval_videos (scored), train_videos, eval_steps,
     eval_flops, eval_s.
     Pretraining: init (run name) and ``PRETRAIN_COLUMNS`` (skill and trivial loss: VideoMAE only).
     """
@@ -139,6 +140,7 @@ def load_records(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "fraction": init.fraction if init else None,
             "masking": init.masking if init else None,
             "mask_ratio": init.mask_ratio if init else None,
+            "budget_steps": init.steps if init and init.steps is not None else None,  # the run's own budget
             "top1": _score(metrics, path),
             "top5": float(_field(metrics, "top5", path)),
             "eval_videos": _scored_videos(metrics),

@@ -298,11 +298,13 @@ def pretrain_overrides(wildcards):
     masking = []
     if run.masking is not None:  # a masked method's run (vmae.report.runs)
         masking = [f"masking={run.masking}", f"mask_ratio={run.mask_ratio}"]
+    budget = [] if run.steps is None else [f"optim.steps={run.steps}"]  # the run's own, after the recipe's
     return overrides(
         model_overrides()
         + masking
         + frame_cache_override(run.source)
         + pretrain_recipe(wildcards)["overrides"]
+        + budget
     )
 
 
