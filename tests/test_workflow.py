@@ -63,6 +63,8 @@ def test_default_dry_run_plans_every_studys_table(tmp_path):
     pretrain_runs = re.findall(r"^rule pretrain:\n(?:    .*\n)*?    wildcards: run=(\S+)$", out, re.MULTILINE)
     assert len(pretrain_runs) == counts["pretrain"] == len(set(pretrain_runs))
     assert "videomae_synthetic-clean_f1.0_tube0.9_s0" in pretrain_runs
+    # the data-size study runs at a step budget of its own, named in its runs (config.yaml: steps 1400)
+    assert {f"videomae_synthetic-clean_f{f}_tube0.9_n1400_s0" for f in ("0.3", "1.0", "4.0")} <= set(pretrain_runs)
 
 
 @pytest.mark.slow
@@ -77,6 +79,17 @@ def test_the_default_config_plans_a_frame_cache_of_every_split_and_trains_from_i
             " --workers ") in out
     commands = [line for line in out.splitlines() if re.search(r"vmae (pretrain|finetune|linprobe) ", line)]
     assert commands and all("data.frame_cache=results/cache/synthetic-clean" in line for line in commands)
+
+
+@pytest.mark.slow
+def test_a_run_with_its_own_budget_gets_it_after_the_recipes(tmp_path):
+    run = "videomae_synthetic-clean_f0.3_tube0.9_n1400_s0"
+    result = snakemake(tmp_path, "--dry-run", "--printshellcmds", f"results/pretrain/{run}/checkpoint.pt")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    command = next(line for line in out.splitlines() if f"--out results/pretrain/{run} " in line)
+    assert "--train-manifest results/data/synthetic-clean/train_frac0.3_s0.csv" in command
+    assert command.split(" > ")[0].endswith("optim.steps=350 optim.steps=1400")  # the later one wins
 
 
 @pytest.mark.slow
