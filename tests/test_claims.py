@@ -413,3 +413,78 @@ def test_a_nan_top1_is_a_one_line_error_naming_the_run(tmp_path):
         claims.evaluate("data_efficiency", records)
     with pytest.raises(ValueError, match="a top-1 is NaN"):
         stats.test([1.0, math.nan, 2.0], stats.SUPERIORITY)
+
+
+# --------------------------------------------------------------------------- the masking regime (on demand)
+
+REGIME_BUDGETS = {("tube", 0.9): (150, 600), ("random", 0.9): (150, 600), ("tube", 0.5): (84, 336)}
+STEP_FLOPS = {0.9: 1.0e10, 0.5: 1.7845e10}  # a 0.5 step costs 1.78x a 0.9 step (vit_nano at 24 px)
+
+
+def masking_regime(root: Path, ratio_gain: float, tube_gain: float, seeds=range(6)) -> list[Path]:
+    """Six seeds of the regime's grid. Per seed s (b = 30 + SEED_EFFECT[s]): tube 0.5 at b + 20 at both
+    lengths; tube 0.9 at b, then b + ratio_gain + JITTER[s]; random 0.9 at b + 5, then so that tube -
+    random grows by tube_gain + JITTER[5 - s]. So (0.9 - 0.5 at 600) - (0.9 - 0.5 at 150) =
+    ratio_gain + JITTER[s] and (tube - random at 600) - (tube - random at 150) = tube_gain + JITTER[5 - s]."""
+    paths = []
+    for seed in seeds:
+        b = 30.0 + SEED_EFFECT[seed]
+        top1 = {("tube", 0.5): (b + 20, b + 20), ("tube", 0.9): (b, b + ratio_gain + JITTER[seed]),
+                ("random", 0.9): (b + 5, b + 5 + ratio_gain + JITTER[seed] - tube_gain - JITTER[5 - seed])}
+        for (masking, ratio), budgets in REGIME_BUDGETS.items():
+            for steps, value in zip(budgets, top1[(masking, ratio)]):
+                run = runs.PretrainRun("videomae", TARGET, 1.0, seed, masking, ratio, steps)
+                paths += [write_eval(root, "finetune", seed, run, value),
+                          write_pretrain(root, run, steps=steps, flops=steps * STEP_FLOPS[ratio])]
+    return paths
+
+
+def test_an_interaction_is_the_difference_of_paired_differences_with_scipys_interval(tmp_path):
+    from scipy import stats as scipy_stats
+
+    rows = claims.finalise(claim_rows("masking_regime", masking_regime(tmp_path, ratio_gain=4.0, tube_gain=3.0)))
+    assert rows["claim"].tolist() == ["regime_ratio_moves", "regime_tube_moves"]
+    for (_, row), gain, jitter in zip(rows.iterrows(), (4.0, 3.0), (JITTER[:6], JITTER[5::-1])):
+        d = [gain + j for j in jitter]
+        ci = scipy_stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+        assert row["diff"] == pytest.approx(round(sum(d) / 6, 2))
+        assert (row["diff_ci_low"], row["diff_ci_high"]) == (pytest.approx(round(ci.low, 2)),
+                                                             pytest.approx(round(ci.high, 2)))
+        assert row["p_value"] == pytest.approx(scipy_stats.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
+        assert row["sign_flip_p"] == pytest.approx(2 / 64)  # every seed's gap grew: the exact floor
+        assert row["differences"] == ";".join(f"{v:.12g}" for v in d) and row["n_seeds"] == 6 and row["wins"] == 6
+        assert (row["test"], row["level"], row["verdict"]) == ("interaction", 0.05, "holds")
+        assert row["planned_level"] == 0.05 and 0 < row["mde"] < math.inf
+    assert rows["a"].tolist() == ["tube 0.9 - tube 0.5 at length 600", "tube 0.9 - random 0.9 at length 600"]
+    assert rows["b"].tolist() == ["tube 0.9 - tube 0.5 at length 150", "tube 0.9 - random 0.9 at length 150"]
+    # each length's compute: the 0.5 arm at the 0.9 arm's FLOPs (84 x 1.78 = 150 steps of 0.9)
+    assert rows.loc[0, "budget"].startswith("length 150: equal compute (B: 0.56x A's steps, 1.00x its FLOPs)")
+    assert rows.loc[1, "budget"] == "length 150: equal steps; length 600: equal steps"
+    assert "length 600: A: 600 steps" in rows.loc[0, "compute"] and "B: 336 steps" in rows.loc[0, "compute"]
+
+
+def test_the_regime_is_a_fixed_sequence_the_strategy_waits_on_the_ratio(tmp_path):
+    undecided = claims.finalise(claim_rows("masking_regime", masking_regime(tmp_path / "a", 0.0, 3.0)))
+    assert undecided["verdict"].tolist() == ["inconclusive", "not reached"]
+    assert undecided.loc[1, "note"] == "waits on regime_ratio_moves" and undecided.loc[1, "level"] == 0
+    reversed_ = claims.finalise(claim_rows("masking_regime", masking_regime(tmp_path / "b", -4.0, -3.0)))
+    assert reversed_["verdict"].tolist() == ["reversed", "reversed"]  # decided the other way: alpha passes on
+    assert stats.verdict(stats.INTERACTION, True, 1) == "holds" and stats.INTERACTION in stats.CAN_REVERSE
+    text = claims.rule_text(reversed_)
+    assert "The masking regime's claims are a family of their own" in text and "The gate" not in text
+
+
+def test_a_regime_table_pairs_each_length_at_equal_flops_and_stays_out_of_the_papers_family(tmp_path):
+    paths = masking_regime(tmp_path, ratio_gain=4.0, tube_gain=3.0)
+    records = tables.study_records("masking_regime", paths)
+    table = tables.build_table("masking_regime", records)
+    assert list(zip(table["length"], table["masking"], table["mask_ratio"], table["pretrain_steps"])) == [
+        (150, "tube", 0.5, 84), (150, "tube", 0.9, 150), (150, "random", 0.9, 150),
+        (600, "tube", 0.5, 336), (600, "tube", 0.9, 600), (600, "random", 0.9, 600)]
+    comparisons = tables.build_comparisons("masking_regime", records)  # each length's paired differences
+    at = {(r.length, r.a, r.b): r for r in comparisons.itertuples()}
+    assert at[(150, "tube 0.9", "tube 0.5")].diff == -20 and at[(150, "random 0.9", "tube 0.9")].diff == 5
+    assert at[(600, "tube 0.9", "tube 0.5")].diff == pytest.approx(round(-16 + sum(JITTER[:6]) / 6, 2))
+    paper = claims.evaluate("data_efficiency", tables.study_records("data_efficiency", data_efficiency(tmp_path)))
+    with pytest.raises(claims.ClaimsError, match="families"):
+        claims.finalise(pd.concat([paper, claims.evaluate("masking_regime", records)]))

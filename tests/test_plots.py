@@ -59,6 +59,9 @@ def study_tables(seeds: int) -> dict[str, pd.DataFrame]:
                                for s, n, v in (("scratch", 0, 20), (clutter, 240, 45), (clean, 120, 55))]),
         "data_size": table([row(30 + 20 * f, fraction=f, pretrain_videos=round(120 * f)) for f in (0.33, 0.67, 1.0)]),
         "methods": table([row(v, method=m) for m, v in (("videomae", 55), ("videomaev2", 53))]),
+        "masking_regime": table([row(v + (5 if n == 600 else 0), length=n, masking=m, mask_ratio=r)
+                                 for n in (150, 600) for m, r, v in (("tube", 0.9, 40), ("random", 0.9, 45),
+                                                                     ("tube", 0.5, 60))]),
     }
 
 
@@ -220,6 +223,16 @@ def test_data_size_is_a_log2_axis_of_pretraining_videos():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["40\n(0.33)", "80\n(0.67)", "120\n(1)"]
     seeds = points(ax, "seeds")
     assert len(seeds) == 9 and np.all(seeds[:, 0] > 40)
+
+
+def test_masking_regime_draws_a_curve_per_setting_against_the_length_on_log2():
+    ax = plots.plot_study("masking_regime", study_tables(6)["masking_regime"]).axes[0]
+    assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
+    curves = drawn(ax, "curve")
+    assert [c.get_xdata().tolist() for c in curves] == [[150, 600]] * 3
+    assert [c.get_ydata().tolist() for c in curves] == [[40, 45], [45, 50], [60, 65]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["150", "600"]
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()][:3] == ["tube 0.9", "random 0.9", "tube 0.5"]
 
 
 def test_masking_groups_its_strategies():

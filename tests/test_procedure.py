@@ -51,8 +51,9 @@ def test_holm_within_a_claim_and_the_claim_passes_on_only_when_every_row_is_deci
 
 
 def test_the_written_graph_gives_table_2_the_full_level_and_the_side_studies_their_shares():
-    graph = Graph.build(studies.CLAIM_KEYS, studies.RULE_INITIAL, studies.RULE_EDGES)
-    level = {k: procedure.planning_level(k, graph, 0.05, studies.RULE_EDGES) for k in studies.CLAIM_KEYS}
+    paper = studies.FAMILIES[studies.PAPER].keys
+    graph = Graph.build(paper, studies.RULE_INITIAL, studies.RULE_EDGES)
+    level = {k: procedure.planning_level(k, graph, 0.05, studies.RULE_EDGES) for k in paper}
     assert [level[k] for k in ("videomae_gt_scratch", "videomae_gt_mocov3", "videomae_gt_mocov3_linprobe")] == \
         [0.05] * 3
     assert level["mocov3_gt_scratch"] == pytest.approx(0.0325)
@@ -70,12 +71,27 @@ def test_the_written_graph_gives_table_2_the_full_level_and_the_side_studies_the
     assert g.weights["ratio_0.9_gt_0.5"] == pytest.approx(1.0)
 
 
-def test_every_claim_but_the_controls_can_receive_alpha_from_the_gate():
-    """A claim added to studies.CLAIMS without a place in RULE_EDGES would never be tested."""
+def test_every_claim_but_the_controls_can_receive_alpha_from_its_familys_start():
+    """A claim added to studies.CLAIMS without a place in its family's graph (the paper's
+    RULE_EDGES, or an on-demand study's own) would never be tested."""
     for claim in studies.CLAIMS:
         if claim.role == studies.CLAIM:
-            graph = Graph.build(studies.CLAIM_KEYS, studies.RULE_INITIAL, studies.RULE_EDGES)
-            assert procedure.planning_level(claim.key, graph, 0.05, studies.RULE_EDGES) > 0, claim.key
+            family = studies.FAMILIES[claim.family]
+            graph = Graph.build(family.keys, family.initial, family.edges)
+            assert procedure.planning_level(claim.key, graph, 0.05, family.edges) > 0, claim.key
+
+
+def test_the_masking_regime_is_a_fixed_sequence_at_the_full_level():
+    family = studies.FAMILIES[studies.REGIME]
+    graph = Graph.build(family.keys, family.initial, family.edges)
+    assert [procedure.planning_level(k, graph, 0.05, family.edges) for k in family.keys] == [0.05, 0.05]
+    first_fails = procedure.run(graph, 0.05, {"regime_ratio_moves": [RowTest(0.2, True)],
+                                              "regime_tube_moves": [RowTest(0.001, True)]})
+    assert [first_fails.rows[(k, 0)].rejected for k in family.keys] == [False, False]
+    assert first_fails.rows[("regime_tube_moves", 0)].level == 0.0  # never reached
+    both = procedure.run(graph, 0.05, {"regime_ratio_moves": [RowTest(0.04, True)],
+                                       "regime_tube_moves": [RowTest(0.04, True)]})
+    assert [both.rows[(k, 0)].rejected for k in family.keys] == [True, True]
 
 
 def test_the_rules_family_wise_error_under_the_global_null_is_at_most_alpha():

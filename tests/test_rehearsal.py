@@ -192,11 +192,11 @@ def test_rehearsal_runs_the_paper_dag_from_download_to_claims(rehearsal):
     assert sizes == dict.fromkeys(("ucf101", "hmdb51", "ssv2", "k400"), (16, 8))
     assert len((results / "data" / "k400" / "missing.txt").read_text().splitlines()) == 396  # as every copy lacks some
     # every table of the paper's studies, with a real number in each row
-    for study in studies.STUDY_NAMES:
+    for study in studies.DEFAULT_STUDIES:
         table = pd.read_csv(results / f"table_{study}.csv")
         assert len(table) > 0 and table["top1"].between(0, 100).all(), study
     claims = pd.read_csv(results / "table_claims.csv")
-    assert set(claims["claim"]) == set(studies.CLAIM_KEYS)
+    assert set(claims["claim"]) == set(studies.FAMILIES[studies.PAPER].keys)
     assert len(list((results / "figures" / "reconstruct").glob("*.png"))) == 11
     log = json.loads((work / UCF_PRETRAIN / "metrics.json").read_text())
     assert log["config"]["optim"]["micro_batch_size"] == 2 and log["config"]["optim"]["batch_size"] == 4

@@ -17,7 +17,7 @@ from vmae.report import studies
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "workflow" / "config"
-STUDIES = list(studies.STUDY_NAMES)
+STUDIES = list(studies.DEFAULT_STUDIES)  # the default target's; the on-demand masking regime is not among them
 
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
 
@@ -143,7 +143,7 @@ def test_readme_study_commands_plan_their_tables_and_claims(tmp_path):
     (`--directory` keeps the repository clean); the `--report` one needs finished results and runs
     in test_full_run_of_the_test_config."""
     commands = readme_commands("## The studies")
-    assert len(commands) == 10  # the six studies, claims, all, report, and the pilot
+    assert len(commands) == 11  # the six studies, claims, all, report, the pilot and the masking regime
     for i, command in enumerate(c for c in commands if "--report" not in c):
         args = shlex.split(command, comments=True)[1:] + ["-n"]
         result = subprocess.run(["snakemake", *args, "--directory", str(tmp_path / str(i))], cwd=REPO,
@@ -196,6 +196,25 @@ def test_readme_gpu_commands_plan_the_paper_batch_on_8_and_on_1_gpu(tmp_path):
         cfg = build_config(cls, args[args.index("--config") + 1], overrides)
         assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv()) == 8
         assert accumulation_steps(cfg.optim.batch_size, cfg.optim.micro_batch_size, DistEnv(0, 8)) == 1
+
+
+@pytest.mark.slow
+def test_the_masking_regime_runs_on_demand_only_its_own_runs_each_with_its_budget(tmp_path):
+    config = str(CONFIGS / "test.yaml")
+    result = snakemake(tmp_path, "-n", "-p", "results/table_masking_regime.csv", "--configfile", config)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    # 3 settings x 2 lengths x 1 seed, from an empty results/: nothing of another study
+    assert job_counts(out) == {"prepare_synthetic": 1, "frame_cache": 1, "pretrain": 6, "finetune": 6, "table": 1}
+    budgets = dict(re.findall(r"vmae pretrain .*--out results/pretrain/videomae_tiny-clean_f1\.0_(\S+)_s0 "
+                              r".* optim\.steps=([0-9]+) > ", out))
+    # tube 0.5 at the FLOPs of tube 0.75's 2 and 4 steps (a 0.5 clip of the tiny model costs 1.86x)
+    assert budgets == {"tube0.75_n2": "2", "tube0.75_n4": "4", "random0.75_n2": "2", "random0.75_n4": "4",
+                       "tube0.5_n1": "1", "tube0.5_n2": "2"}
+    default = snakemake(tmp_path, "-n", "--configfile", config)
+    planned = default.stdout + default.stderr
+    assert default.returncode == 0 and "table_masking_regime" not in planned and "_n2_s0" not in planned
+    assert job_counts(default.stdout)["table"] == len(STUDIES)
 
 
 def write_config(tmp_path: Path, change) -> Path:
@@ -288,7 +307,8 @@ def test_full_run_of_the_test_config(tmp_path):
         else:
             assert list(zip(table["fraction"], table["pretrain_videos"])) == rows
     claims = pd.read_csv(results / "table_claims.csv")
-    assert set(claims["claim"]) == set(studies.CLAIM_KEYS)
+    assert set(claims["claim"]) == set(studies.FAMILIES[studies.PAPER].keys)  # not the masking regime's
+    assert not (results / "table_masking_regime.csv").exists()  # on demand only
     verdicts = dict(zip(claims["claim"], claims["verdict"]))
     # one seed: the gate and the control cannot decide, so the family behind the gate is not tested;
     # two set sizes are no trend, and 20 in-domain videos against 20 are no "small against large"

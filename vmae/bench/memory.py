@@ -83,7 +83,8 @@ def pretrain_mask_ratios(config: dict[str, Any]) -> list[float]:
     ratios = {init.mask_ratio
               for name in studies.STUDY_NAMES if name in config["studies"]
               for _, _, init in studies.evaluations(name, config["studies"][name],
-                                                    config["studies"][name].get("seeds", config["seeds"]))
+                                                    config["studies"][name].get("seeds", config["seeds"]),
+                                                    config["model"])
               if init is not None and init.mask_ratio is not None}
     return sorted(ratios)
 

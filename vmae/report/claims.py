@@ -3,13 +3,14 @@
 ``evaluate(study, records)`` turns one study's evaluation records (vmae.report.tables) into one
 row per claim of ``vmae.report.studies.CLAIMS`` and per group it applies to (each target, say): the
 paired difference A - B over shared seeds with its 95% t-interval, the claim's own test as it is
-worded (superiority, non-inferiority, equivalence or trend; vmae.report.stats), the sign-flip
+worded (superiority, non-inferiority, equivalence, trend or interaction; vmae.report.stats), the sign-flip
 permutation p of the same hypothesis, the seeds A won, the compute each arm got and how the two
 budgets compare (``budget``, from FLOPs), and whether the arms meet the claim's premise.
 
 ``finalise`` applies the pre-registered rule (the README's "How a claim gets its verdict"): the
-graphical procedure of ``vmae.report.procedure`` over the graph written in
-``vmae.report.studies`` (``RULE_INITIAL``, ``RULE_EDGES``) gives each claim its level; a row is
+graphical procedure of ``vmae.report.procedure`` over the graph of the rows' family written in
+``vmae.report.studies`` (``FAMILIES``: the paper's claims, ``RULE_INITIAL`` and ``RULE_EDGES``; the
+masking regime's own fixed sequence) gives each claim its level; a row is
 decided when the rule's p-value (the larger of the t-test's and the sign-flip test's) is below its
 level, Holm within the claim's rows. Controls (``role: control``) are design checks outside it, each
 at ``ALPHA``. A row whose arms fail the claim's premise is "not tested: premise"; a claim none of
@@ -45,21 +46,20 @@ from vmae.report.studies import (
     CLAIM_KEYS,
     CLAIMS_BY_KEY,
     CONTROL,
-    GATE,
+    FAMILIES,
     LARGEST,
     MARGIN_REASON,
     NOT_TARGET,
-    RULE_EDGES,
-    RULE_INITIAL,
+    PAPER,
     SCRATCH,
     SMALLEST,
     STUDIES,
     TARGET,
     Claim,
+    Family,
     claims_of,
 )
 
-GATE_KEY = next(c.key for c in CLAIMS_BY_KEY.values() if c.role == GATE)
 ROW_COLUMNS = ["claim", "role", "study", "text", "target", "protocol", "a", "b", "test", "margin", "paper",
                "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "sd", "wins", "win_ci_low", "win_ci_high",
                "p_value", "sign_flip_p", "side", "resolution", "differences", "seeds", "compute", "budget",
@@ -241,12 +241,49 @@ def _trend_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> l
                  compute, budget_text, premise)]
 
 
+def interaction_differences(a_short: pd.DataFrame, b_short: pd.DataFrame, a_long: pd.DataFrame,
+                            b_long: pd.DataFrame) -> tuple[dict[int, float], dict[int, float]]:
+    """seed -> A - B at the long level, and seed -> A - B at the short one (each over the seeds
+    both of its arms ran); their paired difference is the interaction."""
+    short = stats.paired_difference(_scores(a_short), _scores(b_short))
+    long = stats.paired_difference(_scores(a_long), _scores(b_long))
+    return dict(zip(long.seeds, long.differences)), dict(zip(short.seeds, short.differences))
+
+
+def _interaction_rows(claim: Claim, where: dict[str, Any], members: pd.DataFrame) -> list[dict[str, Any]]:
+    """A - B at the largest ``claim.across`` level minus A - B at the smallest, paired by seed (a
+    change of one video in any of the four cells moves it by one step of top-1)."""
+    levels = sorted(members[claim.across].unique())
+    if len(levels) < 2:
+        return []
+    ends = {level: members[members[claim.across] == level] for level in (levels[0], levels[-1])}
+    arms = {level: (_by_arm(claim.study, select(part, claim.a)), _by_arm(claim.study, select(part, claim.b)))
+            for level, part in ends.items()}
+    (a_short, b_short), (a_long, b_long) = arms[levels[0]], arms[levels[-1]]
+    rows = []
+    for a_label in [label for label in a_short if label in a_long]:
+        for b_label in [label for label in b_short if label in b_long and label != a_label]:
+            cells = {level: (arms[level][0][a_label], arms[level][1][b_label]) for level in ends}
+            step = resolution(*cells[levels[0]], *cells[levels[-1]])
+            long, short = interaction_differences(*cells[levels[0]], *cells[levels[-1]])
+            d = stats.paired_difference(long, short, step)
+            compute = "; ".join(f"{claim.across} {level:g}: A: {_compute(a)}; B: {_compute(b)}"
+                                for level, (a, b) in cells.items())
+            budget_text = "; ".join(f"{claim.across} {level:g}: {budget(a, b)}" for level, (a, b) in cells.items())
+            rows.append(_row(claim, where, f"{a_label} - {b_label} at {claim.across} {levels[-1]:g}",
+                             f"{a_label} - {b_label} at {claim.across} {levels[0]:g}", d,
+                             stats.test(d.differences, claim.test, claim.margin, step), step, compute, budget_text,
+                             None))
+    return rows
+
+
 def _claim_rows(claim: Claim, records: pd.DataFrame) -> list[dict[str, Any]]:
     study = STUDIES[claim.study]
+    group = [c for c in study.group if c != claim.across]
+    rows_of = {stats.TREND: _trend_rows, stats.INTERACTION: _interaction_rows}.get(claim.test, _pair_rows)
     rows = []
-    for group, members in select(records, claim.fixed).groupby(list(study.group), sort=False, dropna=False):
-        where = dict(zip(study.group, group))
-        rows += (_trend_rows if claim.test == stats.TREND else _pair_rows)(claim, where, members)
+    for values, members in select(records, claim.fixed).groupby(group, sort=False, dropna=False):
+        rows += rows_of(claim, dict(zip(group, values)), members)
     return rows
 
 
@@ -265,8 +302,18 @@ def evaluate(study: str, records: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the rule
 
 
-def _graph() -> procedure.Graph:
-    return procedure.Graph.build(CLAIM_KEYS, RULE_INITIAL, RULE_EDGES)
+def family_of(rows: pd.DataFrame) -> Family:
+    """The one family of ``rows``' claims (the paper's for no rows); a mix is an error: each family
+    is decided by its own rule, in its own table."""
+    names = {CLAIMS_BY_KEY[key].family for key in rows["claim"]} or {PAPER}
+    if len(names) > 1:
+        raise ClaimsError(f"claims of the families {sorted(names)} in one table; each family has its own rule and "
+                          "table (the masking regime's: results/table_masking_regime_claims.csv)")
+    return FAMILIES[names.pop()]
+
+
+def _graph(family: Family) -> procedure.Graph:
+    return procedure.Graph.build(family.keys, family.initial, family.edges)
 
 
 def _testable(row: pd.Series) -> bool:
@@ -278,35 +325,35 @@ def _row_test(row: pd.Series) -> procedure.RowTest:
     return procedure.RowTest(p, int(row["n_seeds"]) >= stats.MIN_SEEDS and not math.isnan(p))
 
 
-def _design(rows: pd.DataFrame) -> tuple[dict[str, list[int]], set[str], set[str]]:
+def _design(rows: pd.DataFrame, family: Family) -> tuple[dict[str, list[int]], set[str], set[str]]:
     """The rule's nodes in ``rows``: claim -> the indices of its testable rows; the claims out of the
     design (none of their rows testable, or not in this table when the gate is); the claims taken
     as decided (a table without the gate: the claims its rows wait on)."""
     rule_rows = rows[rows["role"] != CONTROL]
     nodes = {key: [i for i in part.index if _testable(rows.loc[i])] for key, part in rule_rows.groupby("claim")}
-    removed = {key for key, indices in nodes.items() if not indices and key != GATE_KEY}
+    removed = {key for key, indices in nodes.items() if not indices and key != family.gate}
     assumed: set[str] = set()
-    absent = {c.key for c in CLAIMS_BY_KEY.values() if c.role != CONTROL} - set(nodes)
-    if GATE_KEY in nodes:
+    absent = {key for key in family.keys if CLAIMS_BY_KEY[key].role != CONTROL} - set(nodes)
+    if family.gate is None or family.gate in nodes:
         removed |= absent  # not in this config: out of the design
     else:
-        waits = set().union(*(procedure.ancestors(key, RULE_EDGES) for key in nodes)) if nodes else set()
+        waits = set().union(*(procedure.ancestors(key, family.edges) for key in nodes)) if nodes else set()
         assumed = absent & waits
     return {k: v for k, v in nodes.items() if k not in removed}, removed, assumed
 
 
-def _levels(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, set[str], set[str]]:
+def _levels(rows: pd.DataFrame, family: Family) -> tuple[pd.Series, pd.Series, pd.Series, set[str], set[str]]:
     """Each row's level and whether it was rejected, under the graph (controls: alone at ALPHA);
     each row's planned level (Bonferroni over its claim's rows at the level of its claim once every
     claim it waits on is decided); the claims decided and those assumed decided."""
     level = pd.Series(0.0, index=rows.index)
     rejected = pd.Series(False, index=rows.index)
     planned = pd.Series(math.nan, index=rows.index)
-    nodes, removed, assumed = _design(rows)
-    result = procedure.run(_graph(), stats.ALPHA, {key: [_row_test(rows.loc[i]) for i in indices]
+    nodes, removed, assumed = _design(rows, family)
+    result = procedure.run(_graph(family), stats.ALPHA, {key: [_row_test(rows.loc[i]) for i in indices]
                                                     for key, indices in nodes.items()}, removed, assumed)
     for key, indices in nodes.items():
-        plan = procedure.planning_level(key, _graph(), stats.ALPHA, RULE_EDGES, removed) / max(len(indices), 1)
+        plan = procedure.planning_level(key, _graph(family), stats.ALPHA, family.edges, removed) / max(len(indices), 1)
         for position, i in enumerate(indices):
             outcome = result.rows.get((key, position), procedure.Outcome(0.0, False))
             level[i], rejected[i], planned[i] = outcome.level, outcome.rejected, plan
@@ -337,7 +384,7 @@ def _verdict(row: pd.Series, rejected: bool, gate_decided: bool) -> str:
     return stats.verdict(row["test"], rejected, int(row["side"]))
 
 
-def _note(row: pd.Series, decided: set[str], assumed: set[str]) -> str:
+def _note(row: pd.Series, decided: set[str], assumed: set[str], family: Family) -> str:
     if row["premise"]:
         return f"premise: {row['premise']}"
     if row["n_seeds"] == 0:
@@ -345,7 +392,7 @@ def _note(row: pd.Series, decided: set[str], assumed: set[str]) -> str:
     if row["verdict"] == stats.NOT_TESTED_GATE:
         return "the gate (VideoMAE > scratch) was not decided"
     if row["verdict"] == stats.NOT_REACHED:
-        waits = sorted(procedure.ancestors(row["claim"], RULE_EDGES) - decided - assumed)
+        waits = sorted(procedure.ancestors(row["claim"], family.edges) - decided - assumed)
         return f"waits on {', '.join(waits)}"
     notes = []
     if row["n_seeds"] < stats.fewest_seeds(row["level"]):
@@ -355,7 +402,7 @@ def _note(row: pd.Series, decided: set[str], assumed: set[str]) -> str:
         notes.append("no spread in the paired differences: the t-test says nothing")
     if row["role"] == CONTROL:
         notes.append("control: a design check outside the family, at 0.05")
-    waits = procedure.ancestors(row["claim"], RULE_EDGES) & assumed
+    waits = procedure.ancestors(row["claim"], family.edges) & assumed
     if waits:
         notes.append(f"conditional: takes {', '.join(sorted(waits))} as decided; results/table_claims.md "
                      "applies the whole rule")
@@ -365,16 +412,17 @@ def _note(row: pd.Series, decided: set[str], assumed: set[str]) -> str:
 def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     """The rule (module docstring) over ``rows``: each row's rule p-value, the level it was tested at
     and the level it was planned for, its minimum detectable effect, verdict and a note; in the
-    order of ``CLAIMS``."""
+    order of ``CLAIMS``; all rows of one family (``family_of``)."""
+    family = family_of(rows)
     rows = rows.copy().reset_index(drop=True)
     rows["premise"] = rows["premise"].fillna("")
     rows["differences"] = rows["differences"].fillna("") if "differences" in rows else ""
     rows["p_rule"] = rows[["p_value", "sign_flip_p"]].astype(float).max(axis=1, skipna=False)
-    rows["level"], rejected, rows["planned_level"], decided, assumed = _levels(rows)
-    gate_decided = GATE_KEY in decided or GATE_KEY in assumed
+    rows["level"], rejected, rows["planned_level"], decided, assumed = _levels(rows, family)
+    gate_decided = family.gate is None or family.gate in decided or family.gate in assumed
     rows["verdict"] = [_verdict(row, bool(rejected[i]), gate_decided) for i, row in rows.iterrows()]
     rows["mde"] = [_mde(row) for _, row in rows.iterrows()]
-    rows["note"] = [_note(row, decided, assumed) for _, row in rows.iterrows()]
+    rows["note"] = [_note(row, decided, assumed, family) for _, row in rows.iterrows()]
     order = {key: i for i, key in enumerate(CLAIM_KEYS)}
     rows = rows.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     for column in ("diff", "diff_ci_low", "diff_ci_high", "mde"):
@@ -422,7 +470,8 @@ def _mde_text(r: pd.Series) -> str:
     if math.isinf(mde):
         return "none at these seeds"
     return {stats.NON_INFERIORITY: f"A - B >= {mde:+.1f}", stats.EQUIVALENCE: f"|A - B| <= {mde:.1f}",
-            stats.TREND: f"slope {mde:.1f}"}.get(r["test"], f"|A - B| {mde:.1f}")
+            stats.TREND: f"slope {mde:.1f}", stats.INTERACTION: f"|change of A - B| {mde:.1f}"
+            }.get(r["test"], f"|A - B| {mde:.1f}")
 
 
 def _test(r: pd.Series) -> str:
@@ -457,13 +506,12 @@ def rule_text(rows: pd.DataFrame) -> str:
     return (
         f"{len(rows)} rows: {summary}. Effect: mean paired difference A - B in top-1 points over the seeds both "
         f"arms ran, with its 95% interval ({stats.INTERVAL}). Each claim is tested as it is worded: superiority "
-        f"(two-sided paired t-test of 0), non-inferiority (of -margin), equivalence (two one-sided tests) or a "
-        f"trend (per-seed slope of top-1 on log2 videos), and by the sign-flip permutation test of the same "
+        f"(two-sided paired t-test of 0), non-inferiority (of -margin), equivalence (two one-sided tests), a "
+        f"trend (per-seed slope of top-1 on log2 videos) or an interaction (per-seed A - B at the longest "
+        f"length minus A - B at the shortest), and by the sign-flip permutation test of the same "
         f"hypothesis (no normality; exact up to {stats.EXACT_SIGN_FLIP_SEEDS} seeds; it cannot fall below 2/2^n). "
         f"Margin: {MARGIN_REASON} The rule, fixed before any run: a graphical procedure (Bretz et al. 2009) holds "
-        f"the family-wise error of every verdict at {stats.ALPHA:g}. The gate (VideoMAE > scratch) holds all of "
-        f"it first; a decided claim passes its level on (vmae/report/studies.py: Table 2 in sequence at "
-        f"{stats.ALPHA:g}, then MoCo v3 > scratch and the side studies, each study's claims in sequence). A row "
+        f"the family-wise error of every verdict at {stats.ALPHA:g}. {family_of(rows).rule} A row "
         f"is decided when both p-values are below its level (Holm over a claim's rows) with at least "
         f"{stats.MIN_SEEDS} seeds: holds / non-inferior / equivalent, or reversed on the other side; otherwise "
         f"inconclusive, not reached (no level came to it), or not tested (its gate undecided, its premise "

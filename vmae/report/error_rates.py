@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from vmae.report import procedure, rule_power, stats
-from vmae.report.studies import CLAIMS, CONTROL, GATE, RULE_EDGES, RULE_INITIAL
+from vmae.report.studies import CLAIMS, CONTROL, GATE, PAPER, RULE_EDGES, RULE_INITIAL
 
 DISTRIBUTIONS = ("normal", "skewed")
 ROWS = {"in_domain_ge_out_of_domain": 2}  # rows a claim has in the default config (its targets); others 1
@@ -37,7 +37,7 @@ def family_error_rate(distribution: str = "normal", gate_effect: float = 0.0, ma
     true null. ``gate_effect`` > 0 makes the gate's alternative true (its rejection is no error);
     the data-efficiency study runs ``main_seeds``, the side studies ``side_seeds``."""
     rng = np.random.default_rng(seed)
-    rule = [c for c in CLAIMS if c.role != CONTROL]
+    rule = [c for c in CLAIMS if c.role != CONTROL and c.family == PAPER]
     p_values: dict[str, np.ndarray] = {}
     true_null: dict[str, bool] = {}
     for claim in rule:

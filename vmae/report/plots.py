@@ -9,7 +9,9 @@ bars: a bar would hide the seeds it summarises.
 - data_efficiency, masking, domain_shift: settings grouped along x (by target, masking strategy,
   target), one colour per method / target / pretraining source (the from-scratch control too);
 - mask_ratio, data_size: the means joined into a curve against the mask ratio / the pretraining
-  videos on a log2 axis; mask_ratio marks the paper's best ratio.
+  videos on a log2 axis; mask_ratio marks the paper's best ratio;
+- masking_regime: one curve per masking setting against the pretraining length (the 0.9 arms'
+  steps, equal FLOPs for the others) on a log2 axis.
 One panel per protocol, sharing the y axis. The layout is constrained and the legend sits below
 the panels, so no label is clipped or overlaps another (tests measure every text's extent).
 Tables come from vmae.report.tables (their columns are the contract).
@@ -172,23 +174,23 @@ def dot_chart(table: pd.DataFrame, group_col: str, series_col: str, x_label: str
 
 
 def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, tick_labels: dict[float, str],
-                log2: bool = False, best_x: float | None = None):
-    """Top-1 against ``x_col`` (a log2 axis where ``log2``), one panel per protocol, one curve per target
-    joining its means; ``best_x`` marks the paper's best setting."""
+                log2: bool = False, best_x: float | None = None, series_col: str = "target"):
+    """Top-1 against ``x_col`` (a log2 axis where ``log2``), one panel per protocol, one curve per
+    ``series_col`` value (a target) joining its means; ``best_x`` marks the paper's best setting."""
     protocols = list(dict.fromkeys(table["protocol"]))
     fig, axes = _figure(len(protocols), title)
-    colours = _colours(table["target"])
+    colours = _colours(table[series_col])
     positions = table[x_col].to_numpy(float)
     span = np.ptp(np.log2(positions) if log2 else positions) or 1.0
     beside = Beside(span / 60, log2)
     extra = []
     for ax, protocol in zip(axes, protocols):
-        for target, part in table[table["protocol"] == protocol].groupby("target", sort=False):
+        for series, part in table[table["protocol"] == protocol].groupby(series_col, sort=False):
             part = part.sort_values(x_col)
-            ax.plot(part[x_col].to_numpy(float), part["top1"].to_numpy(float), color=colours[target], linewidth=1.2,
+            ax.plot(part[x_col].to_numpy(float), part["top1"].to_numpy(float), color=colours[series], linewidth=1.2,
                     zorder=1, gid="curve")
             for _, row in part.iterrows():
-                draw_row(ax, float(row[x_col]), row, colours[target], beside)
+                draw_row(ax, float(row[x_col]), row, colours[series], beside)
         if best_x is not None:
             label = f"paper's best ratio ({best_x:g})"
             extra = [(ax.axvline(best_x, color="grey", linestyle="--", linewidth=1, label=label), label)]
@@ -198,7 +200,7 @@ def curve_chart(table: pd.DataFrame, x_col: str, x_label: str, title: str, tick_
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel(x_label)
         ax.set_title(_panel_title(protocol))
-    _finish(fig, axes, legend_entries(table, colours) + extra, "target")
+    _finish(fig, axes, legend_entries(table, colours) + extra, series_col)
     return fig
 
 
@@ -233,6 +235,11 @@ def plot_study(study: str, table: pd.DataFrame):
         ticks = {v: f"{int(v)}\n({f:g})" for v, f in zip(sizes["pretrain_videos"], sizes["fraction"])}
         return curve_chart(table, "pretrain_videos", "pretraining videos, log2 scale (fraction of the training set)",
                            title, ticks, log2=True)
+    if study == "masking_regime":
+        table = table.assign(masking=[f"{m} {r:g}" for m, r in zip(table["masking"], table["mask_ratio"])])
+        ticks = {v: f"{int(v)}" for v in sorted(table["length"].unique())}
+        return curve_chart(table, "length", "pretraining length: the 0.9 arms' steps (others at equal FLOPs), log2",
+                           title, ticks, log2=True, series_col="masking")
     raise ValueError(f"study {study!r}: expected one of {list(STUDY_NAMES)}")
 
 

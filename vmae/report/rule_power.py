@@ -24,6 +24,7 @@ from statsmodels.stats.power import TTestPower
 from vmae.report.stats import (
     CAN_REVERSE,
     EQUIVALENCE,
+    INTERACTION,
     MIN_SEEDS,
     NON_INFERIORITY,
     SIGN_FLIP_SEED,
@@ -125,7 +126,7 @@ def rule_power(effect: float, sd: float, n_seeds: int, level: float, kind: str =
     ``test`` and ``rejects`` decide. Superiority and trend: the claim's side (effect > 0 holds)."""
     if not sd > 0 or not level > 0 or n_seeds < 2:
         return math.nan
-    side = -1 if kind in (SUPERIORITY, TREND) and effect < 0 else 1  # the sign the true effect has
+    side = -1 if kind in (SUPERIORITY, TREND, INTERACTION) and effect < 0 else 1  # the sign the true effect has
     return float(_rule_rejects(effect + sd * _draws(n_seeds), kind, margin, level, side).mean())
 
 
@@ -158,7 +159,7 @@ def minimum_detectable_effect(sd: float, n_seeds: int, level: float, kind: str =
                               margin: float = 0.0, power: float = POWER) -> float:
     """What a row at ``n_seeds`` seeds and ``level`` can decide with ``power``, in top-1 points:
 
-    - superiority / trend: the smallest true |A - B| (or slope) it finds;
+    - superiority / trend / interaction: the smallest true |A - B| (slope, change of A - B) it finds;
     - non-inferiority: the smallest true A - B it shows non-inferior (may be negative: above -margin);
     - equivalence: the largest true |A - B| it shows equivalent (NaN when not even equal arms are);
 

@@ -14,7 +14,9 @@ their paired differences ``d_s = A_s - B_s`` over the seeds both ran.
     i.e. the 95% interval's lower end above ``-d`` (the CONSORT convention);
   - equivalence "|A - B| < d": two one-sided tests (``statsmodels ... ttost_paired``);
   - trend: the per-seed least-squares slope of top-1 on log2(pretraining videos), tested as a
-    superiority of the slopes over 0 (``vmae.report.claims``).
+    superiority of the slopes over 0 (``vmae.report.claims``);
+  - interaction: the per-seed difference of paired differences (A - B at a study's largest level
+    minus A - B at its smallest, e.g. pretraining length), tested as a superiority over 0.
 - Beside each test: the sign-flip permutation p-value of the same hypothesis
   (``scipy.stats.permutation_test``), which assumes no normality, only differences symmetric about
   the null value. Exact (all ``2**n`` sign patterns) up to ``EXACT_SIGN_FLIP_SEEDS`` seeds, above it
@@ -47,15 +49,17 @@ EXACT_SIGN_FLIP_SEEDS = 16  # up to here the sign-flip p is exact (2**16 pattern
 SIGN_FLIP_RESAMPLES = 50_000  # Monte-Carlo patterns above it (p's standard error at 0.05: 0.001)
 SIGN_FLIP_SEED = 20_221_206  # the Monte-Carlo generator's fixed seed: the same p on every run
 
-SUPERIORITY, NON_INFERIORITY, EQUIVALENCE, TREND = "superiority", "non-inferiority", "equivalence", "trend"
-TESTS = (SUPERIORITY, NON_INFERIORITY, EQUIVALENCE, TREND)
+SUPERIORITY, NON_INFERIORITY, EQUIVALENCE, TREND, INTERACTION = (
+    "superiority", "non-inferiority", "equivalence", "trend", "interaction")
+TESTS = (SUPERIORITY, NON_INFERIORITY, EQUIVALENCE, TREND, INTERACTION)
 HOLDS, NON_INFERIOR, EQUIVALENT, REVERSED, INCONCLUSIVE = (
     "holds", "non-inferior", "equivalent", "reversed", "inconclusive")
 NOT_TESTED_PREMISE, NOT_TESTED_GATE, NOT_REACHED = "not tested: premise", "not tested: gate", "not reached"
 VERDICTS = (HOLDS, NON_INFERIOR, EQUIVALENT, REVERSED, INCONCLUSIVE, NOT_REACHED, NOT_TESTED_PREMISE,
             NOT_TESTED_GATE)
-SUCCESS = {SUPERIORITY: HOLDS, TREND: HOLDS, NON_INFERIORITY: NON_INFERIOR, EQUIVALENCE: EQUIVALENT}
-CAN_REVERSE = (SUPERIORITY, NON_INFERIORITY, TREND)  # two-sided tests; equivalence has no other side
+SUCCESS = {SUPERIORITY: HOLDS, TREND: HOLDS, INTERACTION: HOLDS, NON_INFERIORITY: NON_INFERIOR,
+           EQUIVALENCE: EQUIVALENT}
+CAN_REVERSE = (SUPERIORITY, NON_INFERIORITY, TREND, INTERACTION)  # two-sided; equivalence has no other side
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The five studies and the paper's claims they test: one home for their names, grids, columns and claims.
 
 A study is a grid of evaluations (target, seed, init) built from its section of the workflow config
-(``studies.<name>`` in workflow/config/*.yaml), a table whose rows are its settings, and the
+(``studies.<name>`` in workflow/config/*.yaml) and the config's ``model`` section (the FLOPs of a
+step, for a grid at equal FLOPs), a table whose rows are its settings, and the
 comparisons it makes: pairs of rows that differ only in the study's ``varied`` columns, paired by
 seed. A claim is one of those comparisons that the paper makes a statement about, e.g. "VideoMAE >
 scratch, fine-tuned". workflow/rules/common.smk builds its run table from ``evaluations``;
@@ -9,7 +10,9 @@ vmae.report.tables, vmae.report.plots and vmae.report.claims read the rest; test
 config schema's enums against ``STUDIES``, ``runs.METHODS`` and ``runs.MASKINGS``.
 
 Adding a study is one entry in ``STUDIES`` (plus its schema section and config grid); adding a
-claim is one entry in ``CLAIMS``.
+claim is one entry in ``CLAIMS``. An on-demand study (``Study.on_demand``: the masking regime) is
+built only when its table is asked for: it is not in ``DEFAULT_STUDIES`` (the default target, the
+all-claims table), and its claims form a family of their own (``FAMILIES``).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from typing import Any
 
 import pandas as pd
 
-from vmae.report import runs
+from vmae.errors import UserError
+from vmae.report import equal_flops, runs
 from vmae.report.procedure import Edge
 
 Evaluation = tuple[str, int, "runs.PretrainRun | None"]  # (target, seed, init); None = from scratch
-Grid = Callable[[Mapping[str, Any], list[int]], Iterator[Evaluation]]
+# (study section, seeds, the workflow config's model section) -> the study's evaluations
+Grid = Callable[[Mapping[str, Any], list[int], Mapping[str, Any]], Iterator[Evaluation]]
 
 COUNT_COLUMNS = ("train_videos", "source_videos", "pretrain_videos")
 
@@ -40,7 +45,7 @@ def pretrain_run(method: str, source: str, seed: int, fraction: float = 1.0,
                             None if steps is None else int(steps))
 
 
-def _data_efficiency(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+def _data_efficiency(s: Mapping[str, Any], seeds: list[int], _model: Mapping[str, Any]) -> Iterator[Evaluation]:
     for target in s["targets"]:
         ratio = s["mask_ratio_by_target"].get(target, s["mask_ratio"])
         for seed in seeds:
@@ -49,20 +54,20 @@ def _data_efficiency(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluat
                 yield target, seed, init
 
 
-def _mask_ratio(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+def _mask_ratio(s: Mapping[str, Any], seeds: list[int], _model: Mapping[str, Any]) -> Iterator[Evaluation]:
     for ratio in s["ratios"]:
         for seed in seeds:
             yield s["target"], seed, pretrain_run("videomae", s["target"], seed, 1.0, s["masking"], ratio)
 
 
-def _masking(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+def _masking(s: Mapping[str, Any], seeds: list[int], _model: Mapping[str, Any]) -> Iterator[Evaluation]:
     for setting in s["settings"]:
         for seed in seeds:
             init = pretrain_run("videomae", s["target"], seed, 1.0, setting["masking"], setting["mask_ratio"])
             yield s["target"], seed, init
 
 
-def _domain_shift(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+def _domain_shift(s: Mapping[str, Any], seeds: list[int], _model: Mapping[str, Any]) -> Iterator[Evaluation]:
     for pair in s["pairs"]:
         for method in s["methods"]:
             for seed in seeds:
@@ -74,11 +79,42 @@ def _domain_shift(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation
                 yield target, seed, None
 
 
-def _data_size(s: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
+def _data_size(s: Mapping[str, Any], seeds: list[int], _model: Mapping[str, Any]) -> Iterator[Evaluation]:
     for fraction in s["fractions"]:
         for seed in seeds:
             yield s["target"], seed, pretrain_run("videomae", s["target"], seed, fraction, s["masking"], s["mask_ratio"],
                                                   s.get("steps"))
+
+
+def _masking_regime(s: Mapping[str, Any], seeds: list[int], model: Mapping[str, Any]) -> Iterator[Evaluation]:
+    """Each setting at each length: the settings at the largest mask ratio get ``steps`` as written,
+    the others the whole steps of equal pretraining FLOPs (vmae.report.equal_flops)."""
+    largest = max(setting["mask_ratio"] for setting in s["settings"])
+    for setting in s["settings"]:
+        masking, ratio = setting["masking"], setting["mask_ratio"]
+        budgets = [equal_flops.equal_flops_steps(n, model, masking, ratio, largest) for n in s["steps"]]
+        if len(set(budgets)) < len(budgets):
+            raise UserError(f"studies.masking_regime.steps {s['steps']}: {masking} {ratio:g} gets {budgets} steps at "
+                            f"equal FLOPs, two lengths the same; expected budgets further apart")
+        for steps in budgets:
+            for seed in seeds:
+                yield s["target"], seed, pretrain_run("videomae", s["target"], seed, 1.0, masking, ratio, steps)
+
+
+def regime_lengths(records: pd.DataFrame) -> pd.DataFrame:
+    """``records`` with ``length``: the pretraining length level of each run, named by the step
+    budget (``budget_steps``) the settings at the largest mask ratio have at that level; a setting's
+    k-th smallest budget is at the k-th level (equal FLOPs keep the order)."""
+    ratios = records["mask_ratio"].astype(float)
+    reference = sorted(set(records.loc[ratios == ratios.max(), "budget_steps"].astype(int)))
+    length = pd.Series(0, index=records.index)
+    for (masking, ratio), arm in records.groupby(["masking", "mask_ratio"], sort=False):
+        own = sorted(set(arm["budget_steps"].astype(int)))
+        if len(own) != len(reference):
+            raise UserError(f"masking regime: {masking} {ratio:g} ran budgets {own}, the settings at ratio "
+                            f"{ratios.max():g} {reference}; expected one budget a length for every setting")
+        length[arm.index] = arm["budget_steps"].astype(int).map(dict(zip(own, reference)))
+    return records.assign(length=length)
 
 
 @dataclass(frozen=True)
@@ -90,6 +126,8 @@ class Study:
     columns: tuple[str, ...]  # a row's setting, with video counts (constant over seeds) among them
     varied: tuple[str, ...]  # the columns a comparison changes; rows equal elsewhere are compared
     grid: Grid
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # adds key columns the run names do not hold
+    on_demand: bool = False  # built only when its table is asked for: not in `snakemake --cores all`
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -129,13 +167,19 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           ("target", "fraction", "pretrain_videos", "train_videos", "method", "protocol"), ("fraction",), _data_size),
     Study("methods", "Methods at VideoMAE's pretraining FLOPs, on the target's own training videos",
           ("target", "train_videos", "method", "protocol"), ("method",), _data_efficiency),
+    Study("masking_regime", "VideoMAE masking along pretraining length, at equal FLOPs (on demand)",
+          ("target", "length", "masking", "mask_ratio", "method", "protocol"), ("masking", "mask_ratio"),
+          _masking_regime, regime_lengths, on_demand=True),
 )}
 STUDY_NAMES = tuple(STUDIES)
+DEFAULT_STUDIES = tuple(name for name, study in STUDIES.items() if not study.on_demand)
 
 
-def evaluations(study: str, section: Mapping[str, Any], seeds: list[int]) -> Iterator[Evaluation]:
-    """Every (target, seed, init) of ``study`` under its config ``section`` and ``seeds``."""
-    return STUDIES[study].grid(section, list(seeds))
+def evaluations(study: str, section: Mapping[str, Any], seeds: list[int],
+                model: Mapping[str, Any]) -> Iterator[Evaluation]:
+    """Every (target, seed, init) of ``study`` under its config ``section``, ``seeds`` and the
+    workflow config's ``model`` section."""
+    return STUDIES[study].grid(section, list(seeds), model)
 
 
 # --------------------------------------------------------------------------- claims
@@ -149,6 +193,7 @@ SCRATCH = "<scratch>"  # the group's from-scratch row (no pretraining source)
 
 GATE, CLAIM, CONTROL = "gate", "claim", "control"
 ROLES = (GATE, CLAIM, CONTROL)
+PAPER, REGIME = "paper", "regime"  # the claims' families (FAMILIES)
 
 MARGIN = 3.0
 MARGIN_REASON = (
@@ -218,12 +263,16 @@ class Claim:
     ``a`` and ``b`` select a study's rows by column (literal values or the selectors above); the
     rows must agree on every other column of the study's ``group`` (target, protocol, ...). ``test``
     is how the claim is worded (vmae.report.stats.TESTS): superiority "A > B", non-inferiority
-    "A >= B - margin", equivalence "|A - B| < margin", or a trend of top-1 over log2(pretraining
-    videos) across all of the group's ``a`` rows (``b`` unused). ``margin`` (top-1 points) is the
+    "A >= B - margin", equivalence "|A - B| < margin", a trend of top-1 over log2(pretraining
+    videos) across all of the group's ``a`` rows (``b`` unused), or an interaction: A - B at the
+    largest value of the column ``across`` minus A - B at its smallest, per seed, above 0 (the rows
+    compared then agree on every group column but ``across``). ``margin`` (top-1 points) is the
     non-inferiority / equivalence margin, and for superiority and trend the smallest effect of
     interest that power is computed for. ``role``: ``gate`` (tested first, at the full alpha; the
     other claims are tested only if it holds), ``claim``, or ``control`` (a design check outside
     the family: a comparison whose answer is known, showing the design can detect an effect).
+    ``family``: the ``FAMILIES`` entry whose rule decides it (the paper's claims, or an on-demand
+    study's own).
     """
 
     key: str
@@ -237,13 +286,16 @@ class Claim:
     margin: float = MARGIN
     role: str = CLAIM
     premise: Premise | None = None
+    across: str | None = None  # interaction: the column whose smallest and largest values it spans
+    family: str = PAPER
 
     @property
     def wording(self) -> str:
         """The hypothesis the test decides, e.g. 'A >= B - 3'."""
         return {"superiority": "A > B", "non-inferiority": f"A >= B - {self.margin:g}",
                 "equivalence": f"|A - B| < {self.margin:g}",
-                "trend": "top-1 rises with log2(videos)"}[self.test]
+                "trend": "top-1 rises with log2(videos)",
+                "interaction": f"A - B grows from the smallest to the largest {self.across}"}[self.test]
 
 
 _FINETUNE = {"protocol": "finetune"}
@@ -291,6 +343,18 @@ CLAIMS: tuple[Claim, ...] = (
           "(fine-tuned)", "methods", {"method": "videomaev2"}, {"method": "videomae"},
           "VideoMAE V2 (Wang et al. 2023) Table 1: running-cell decoder masking at 0.5 about matches no decoder "
           "masking (SSv2, ViT-B) at a lower cost a clip", _FINETUNE, test="non-inferiority"),
+    # The masking regime (on demand), pre-registered: does the benchmark's ranking move toward the
+    # paper's as pretraining gets longer? A - B at the longest length minus A - B at the shortest,
+    # per seed (the 0.5 arm at the steps of the 0.9 arms' FLOPs), superiority at 0.05 in the
+    # REGIME family's fixed sequence.
+    Claim("regime_ratio_moves", "with longer pretraining, mask ratio 0.9 gains on 0.5", "masking_regime",
+          {"masking": "tube", "mask_ratio": 0.9}, {"masking": "tube", "mask_ratio": 0.5},
+          "0.9 best, 0.5 clearly worse after 800-3200 epochs (Figure 3); here 0.5 beat 0.9 by ~22 points "
+          "at 350 steps", _FINETUNE, test="interaction", across="length", family=REGIME),
+    Claim("regime_tube_moves", "with longer pretraining, tube masking gains on random", "masking_regime",
+          {"masking": "tube", "mask_ratio": 0.9}, {"masking": "random", "mask_ratio": 0.9},
+          "SSv2 69.6 vs 68.3; K400 80.0 vs 79.5 after 800-1600 epochs (Table 1); here random beat tube at "
+          "350 steps", _FINETUNE, test="interaction", across="length", family=REGIME),
 )
 CLAIM_KEYS = tuple(c.key for c in CLAIMS)
 CLAIMS_BY_KEY = {c.key: c for c in CLAIMS}
@@ -350,3 +414,42 @@ RULE_EDGES: tuple[Edge, ...] = (
     *(Edge(SIDE_ENDS[head], other, 1 / (len(SIDE_HEADS) - 1), "a finished study's share to the others",
            recycle=True) for head in SIDE_HEADS for other in SIDE_HEADS if other != head),
 )
+
+
+# The masking regime's own family (on demand, outside the paper's graph and table_claims.csv): a
+# fixed sequence at the full 0.05, the ratio first (the larger effect against the paper: 0.5 above
+# 0.9 by ~22 points fine-tuned), the strategy only once it is decided; 6 seeds reach 0.05 (the
+# sign-flip floor is 2/2^6 = 0.031).
+REGIME_INITIAL = {"regime_ratio_moves": 1.0}
+REGIME_EDGES = _chain("regime_ratio_moves", "regime_tube_moves",
+                      reason="a fixed sequence: the strategy's change is tested only once the ratio's is decided")
+
+
+@dataclass(frozen=True)
+class Family:
+    """Claims whose verdicts hold the family-wise error at alpha together: the graph of the rule
+    (vmae.report.procedure) that gives each its level, the claim every other waits on (None: none)
+    and the rule in one sentence, for the tables."""
+
+    name: str
+    initial: Mapping[str, float]
+    edges: tuple[Edge, ...]
+    gate: str | None
+    rule: str
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its claims, in the order of ``CLAIMS``."""
+        return tuple(c.key for c in CLAIMS if c.family == self.name)
+
+
+FAMILIES = {f.name: f for f in (
+    Family(PAPER, RULE_INITIAL, RULE_EDGES, "videomae_gt_scratch",
+           "The gate (VideoMAE > scratch) holds all of it first; a decided claim passes its level on "
+           "(vmae/report/studies.py: Table 2 in sequence at 0.05, then MoCo v3 > scratch and the side studies, "
+           "each study's claims in sequence)."),
+    Family(REGIME, REGIME_INITIAL, REGIME_EDGES, None,
+           "The masking regime's claims are a family of their own, outside the paper's: a fixed sequence at "
+           "0.05, the mask ratio's change first, the masking strategy's tested only once the ratio's is "
+           "decided (vmae/report/studies.py)."),
+)}

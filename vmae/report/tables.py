@@ -19,7 +19,7 @@ Writes four files:
   p-value (descriptive: no family, no verdict) and the seeds A won (``wins``, k/n);
 - ``FILE_claims.csv``: the paper's claims this study tests (vmae.report.claims), under the same
   rule as ``vmae claims`` (the gate and Table 2 are data_efficiency's; other studies take the claims
-  they wait on as decided and say so);
+  they wait on as decided and say so); the masking regime's claims under their own family's rule;
 - ``FILE.md``: the three as Markdown.
 """
 
@@ -161,6 +161,8 @@ def study_records(study: str, metrics_paths: list[str | Path]) -> pd.DataFrame:
     evals, pretrains = load_records(metrics_paths)
     records = evals.merge(pretrains, on="init", how="left")
     records["source_videos"] = records["pretrain_videos"].fillna(0)
+    derive = STUDIES[study].derive
+    records = derive(records) if derive else records
     keys = list(STUDIES[study].keys)
     if missing := [k for k in keys if records[k].isna().any()]:
         bad = records.loc[records[missing].isna().any(axis=1), "init"].unique()

@@ -12,7 +12,10 @@ from vmae.data.registry import load_spec
 from vmae.report import runs, studies
 
 REPO = Path(workflow.basedir)
-STUDIES = list(studies.STUDY_NAMES)
+STUDIES = list(studies.STUDY_NAMES)  # every study: a table the workflow can build
+# The studies of the default target and of the all-claims table; an on-demand study (the masking
+# regime) runs only when its table is asked for.
+DEFAULT_STUDIES = list(studies.DEFAULT_STUDIES)
 CONDA_ENV = str(REPO / "workflow" / "envs" / "vmae.yaml")
 
 
@@ -143,7 +146,9 @@ def study_evals(study):
     s = config["studies"][study]
     evals = {
         runs.EvalRun(target, protocol, seed, init)
-        for target, seed, init in studies.evaluations(study, s, study_seeds(study))
+        for target, seed, init in studies.evaluations(
+            study, s, study_seeds(study), config["model"]
+        )
         for protocol in s["protocols"]
     }
     return sorted(evals, key=lambda e: e.path())
@@ -159,8 +164,14 @@ def study_metrics(study):
 
 
 def all_pretrain_runs():
+    """The pretraining runs of the default studies."""
     return sorted(
-        {e.init for study in STUDIES for e in study_evals(study) if e.init is not None},
+        {
+            e.init
+            for study in DEFAULT_STUDIES
+            for e in study_evals(study)
+            if e.init is not None
+        },
         key=lambda r: r.name,
     )
 
@@ -187,8 +198,8 @@ def reconstruction_pictures():
 
 
 def used_datasets():
-    """Every dataset a study pretrains or evaluates on."""
-    names = {e.target for study in STUDIES for e in study_evals(study)}
+    """Every dataset a default study pretrains or evaluates on."""
+    names = {e.target for study in DEFAULT_STUDIES for e in study_evals(study)}
     names |= {r.source for r in all_pretrain_runs()}
     return sorted(names)
 
@@ -298,7 +309,9 @@ def pretrain_overrides(wildcards):
     masking = []
     if run.masking is not None:  # a masked method's run (vmae.report.runs)
         masking = [f"masking={run.masking}", f"mask_ratio={run.mask_ratio}"]
-    budget = [] if run.steps is None else [f"optim.steps={run.steps}"]  # the run's own, after the recipe's
+    budget = (
+        [] if run.steps is None else [f"optim.steps={run.steps}"]
+    )  # the run's own, after the recipe's
     return overrides(
         model_overrides()
         + masking

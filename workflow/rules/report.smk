@@ -66,7 +66,7 @@ rule table:
 
 rule claims:
     input:
-        expand("results/table_{study}_claims.csv", study=STUDIES),
+        expand("results/table_{study}_claims.csv", study=DEFAULT_STUDIES),
     output:
         csv=report(
             "results/table_claims.csv",
