@@ -141,11 +141,22 @@ def data_efficiency_metrics(root: Path) -> list[Path]:
     return paths
 
 
+@pytest.mark.parametrize("top1, expected", [
+    ([62.3, 65.0, 60.7, 61.3, 59.7, 57.0, 42.0, 45.7, 42.7], "6/9"),  # the pilot's R0 VideoMAE: median 59.7
+    ([50.0, 40.0, 60.0], "3/3"),  # exactly at the floor counts
+    ([50.0, 39.9, 60.0], "2/3"),
+    ([48.0], "1/1"),
+])
+def test_take_off_counts_the_seeds_within_the_floor_of_the_median(top1, expected):
+    assert tables.TAKE_OFF_FLOOR == 10.0
+    assert tables.take_off(top1) == expected
+
+
 def test_data_efficiency_rows_intervals_compute_and_pretrain_loss(tmp_path, specs):
     table = table_of("data_efficiency", data_efficiency_metrics(tmp_path), specs)
 
     assert list(table.columns) == ["target", "train_videos", "method", "protocol", "n_seeds", "top1", "top1_ci_low",
-                                   "top1_ci_high", "top1_std", "top5", "pretrain_loss", "pretext_skill",
+                                   "top1_ci_high", "top1_std", "take_off", "top5", "pretrain_loss", "pretext_skill",
                                    "pretext_train_skill", "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
                                    "eval_flops", "eval_s", "seeds", "top1_by_seed", "paper_dataset", "paper_top1"]
     assert list(zip(table["method"], table["protocol"])) == [
@@ -197,7 +208,7 @@ def test_single_seed_leaves_interval_empty_and_paper_numbers_merge(tmp_path, spe
     claim_rows = claims.finalise(claims.evaluate("data_efficiency", records))
     md = tables.write_study(out, "data efficiency", table, comparisons, claim_rows)
     csv_line = out.read_text().splitlines()[1]
-    assert csv_line.startswith("ucf-like,240,scratch,finetune,1,20.0,,,,95.0,")
+    assert csv_line.startswith("ucf-like,240,scratch,finetune,1,20.0,,,,1/1,95.0,")
     assert csv_line.endswith(",0,0:20,UCF101,51.4")
     assert pd.read_csv(tables.companion(out, "comparisons"))[["a", "b", "diff"]].values.tolist() == [
         ["videomae", "scratch", 13.0]]

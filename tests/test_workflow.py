@@ -265,7 +265,7 @@ def test_full_run_of_the_test_config(tmp_path):
     result = snakemake(tmp_path, "--cores", "2", "--configfile", config, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
-    common = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
+    common = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "take_off", "top5", "pretrain_loss",
               "pretext_skill", "pretext_train_skill", "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s", "eval_steps",
               "eval_flops", "eval_s", "seeds", "top1_by_seed", "paper_dataset", "paper_top1"]
     expected = {

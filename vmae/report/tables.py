@@ -7,7 +7,8 @@ paths (vmae.report.runs); what a study's rows and comparisons are comes from vma
 Writes four files:
 
 - ``FILE.csv``: one row per setting: ``n_seeds``, mean top-1 with its 95% t-interval
-  (``top1_ci_low`` / ``top1_ci_high``, vmae.report.stats), std and each seed's top-1
+  (``top1_ci_low`` / ``top1_ci_high``, vmae.report.stats), std, the take-off rate (``take_off``,
+  k/n: the seeds within ``TAKE_OFF_FLOOR`` points of the row's median) and each seed's top-1
   (``top1_by_seed``, ``seed:value;...``), top-5, the pretraining loss and pretext skill (VideoMAE:
   1 - loss / the trivial predictor's, on held-out clips; ``pretext_train_skill`` the same on the
   run's own training videos, so the gap is overfitting), the compute each arm got (mean over
@@ -30,6 +31,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vmae.errors import UserError
@@ -42,7 +44,9 @@ COMPUTE_COLUMNS = ["pretrain_steps", "pretrain_clips", "pretrain_flops", "pretra
                    "eval_s"]
 PRETRAIN_COLUMNS = ["pretrain_loss", "pretext_trivial_loss", "pretext_skill", "pretext_train_skill", "pretrain_videos",
                     "pretrain_steps", "pretrain_clips", "pretrain_flops", "pretrain_s"]
-RESULT_COLUMNS = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "top5", "pretrain_loss",
+TAKE_OFF_FLOOR = 10.0  # top-1 points below a row's median: a seed further down did not take off (issue 31's
+# pilot, fixed before its runs: a fine-tuning that never took off scored 42-46 where its arm's others scored 55-65)
+RESULT_COLUMNS = ["n_seeds", "top1", "top1_ci_low", "top1_ci_high", "top1_std", "take_off", "top5", "pretrain_loss",
                   "pretext_skill", "pretext_train_skill", *COMPUTE_COLUMNS, "seeds", "top1_by_seed"]
 PAPER_COLUMNS = ["paper_dataset", "paper_top1"]
 COMPARISON_COLUMNS = ["a", "b", "n_seeds", "diff", "diff_ci_low", "diff_ci_high", "p_value", "wins", "seeds"]
@@ -204,12 +208,19 @@ def read_paper(path: str | Path = PAPER_CSV) -> pd.DataFrame:
     return paper
 
 
+def take_off(top1: list[float]) -> str:
+    """``k/n``: how many of a row's ``n`` seeds scored within ``TAKE_OFF_FLOOR`` points of the row's
+    median top-1 (the others failed to take off)."""
+    floor = float(np.median(top1)) - TAKE_OFF_FLOOR
+    return f"{sum(value >= floor for value in top1)}/{len(top1)}"
+
+
 def _row_statistics(part: pd.DataFrame) -> pd.Series:
     """The result columns of one row from its seeds' records."""
     top1 = stats.mean_interval(part["top1"].to_list())
     by_seed = part.sort_values("seed")
     values = {"n_seeds": top1.n, "top1": top1.mean, "top1_ci_low": top1.low, "top1_ci_high": top1.high,
-              "top1_std": top1.std, "top5": part["top5"].mean(), "pretrain_loss": part["pretrain_loss"].mean(),
+              "top1_std": top1.std, "take_off": take_off(part["top1"].to_list()), "top5": part["top5"].mean(), "pretrain_loss": part["pretrain_loss"].mean(),
               "pretext_skill": part["pretext_skill"].mean(), "pretext_train_skill": part["pretext_train_skill"].mean(),
               "seeds": ",".join(str(s) for s in by_seed["seed"]),
               "top1_by_seed": ";".join(f"{s}:{v:g}" for s, v in zip(by_seed["seed"], by_seed["top1"]))}
@@ -306,7 +317,7 @@ def write_study(out_csv: str | Path, title: str, table: pd.DataFrame, comparison
         f"## {title}\n\nMean top-1 over seeds with its 95% interval ({stats.INTERVAL}); pretext skill: "
         f"the method's measure against its trivial baseline on held-out clips (VideoMAE: 1 - loss / the trivial "
         f"predictor's), pretext_train_skill the same on the run's own training videos (the gap: overfitting); "
-        f"compute: mean over seeds of optimiser "
+        f"take_off: the seeds within {TAKE_OFF_FLOOR:g} points of the row's median top-1; compute: mean over seeds of optimiser "
         f"steps, clips, FLOPs and seconds.\n\n{claims.markdown(table)}\n\n"
         f"### Comparisons (A - B, paired by seed, 95% interval: {stats.INTERVAL})\n\n{claims.markdown(comparisons)}\n\n"
         f"### The paper's claims\n\n{claims.rule_text(claim_rows)}\n\n"
