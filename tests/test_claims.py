@@ -488,3 +488,7 @@ def test_a_regime_table_pairs_each_length_at_equal_flops_and_stays_out_of_the_pa
     paper = claims.evaluate("data_efficiency", tables.study_records("data_efficiency", data_efficiency(tmp_path)))
     with pytest.raises(claims.ClaimsError, match="families"):
         claims.finalise(pd.concat([paper, claims.evaluate("masking_regime", records)]))
+    out = tmp_path / "results" / "table_masking_regime.csv"
+    assert cli_main(["table", "masking_regime", *map(str, paths), "--out", str(out)]) == 0
+    text = out.with_suffix(".md").read_text()
+    assert "### The masking regime's claims (a family of their own)" in text and "The paper's claims" not in text

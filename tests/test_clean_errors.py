@@ -125,7 +125,7 @@ def test_a_config_typo_names_the_file_and_the_key(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert (f"{bad}: studies.data_efficency: unknown key: expected one of ['data_efficiency', 'data_size', "
-            "'domain_shift', 'mask_ratio', 'masking', 'methods']") in output
+            "'domain_shift', 'mask_ratio', 'masking', 'masking_regime', 'methods']") in output
     assert len(output.strip().splitlines()) < 15, output
 
 

@@ -436,6 +436,7 @@ class Family:
     edges: tuple[Edge, ...]
     gate: str | None
     rule: str
+    title: str  # the heading of its claims in a table's Markdown
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -447,9 +448,9 @@ FAMILIES = {f.name: f for f in (
     Family(PAPER, RULE_INITIAL, RULE_EDGES, "videomae_gt_scratch",
            "The gate (VideoMAE > scratch) holds all of it first; a decided claim passes its level on "
            "(vmae/report/studies.py: Table 2 in sequence at 0.05, then MoCo v3 > scratch and the side studies, "
-           "each study's claims in sequence)."),
+           "each study's claims in sequence).", "The paper's claims"),
     Family(REGIME, REGIME_INITIAL, REGIME_EDGES, None,
            "The masking regime's claims are a family of their own, outside the paper's: a fixed sequence at "
            "0.05, the mask ratio's change first, the masking strategy's tested only once the ratio's is "
-           "decided (vmae/report/studies.py)."),
+           "decided (vmae/report/studies.py).", "The masking regime's claims (a family of their own)"),
 )}

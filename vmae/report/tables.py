@@ -320,7 +320,7 @@ def write_study(out_csv: str | Path, title: str, table: pd.DataFrame, comparison
         f"take_off: the seeds within {TAKE_OFF_FLOOR:g} points of the row's median top-1; compute: mean over seeds of optimiser "
         f"steps, clips, FLOPs and seconds.\n\n{claims.markdown(table)}\n\n"
         f"### Comparisons (A - B, paired by seed, 95% interval: {stats.INTERVAL})\n\n{claims.markdown(comparisons)}\n\n"
-        f"### The paper's claims\n\n{claims.rule_text(claim_rows)}\n\n"
+        f"### {claims.family_of(claim_rows).title}\n\n{claims.rule_text(claim_rows)}\n\n"
         f"{claims.markdown(claims.display(claim_rows))}\n"
     )
     return md
